@@ -36,7 +36,7 @@ export function encodeCheckpoint(ckpt: Checkpoint): Uint8Array[] {
   const blobs: Uint8Array[] = [];
   for (const [group, map] of [['weights', ckpt.weights], ['optimizer', ckpt.optimizer ?? new Map()]] as const) {
     for (const [name, t] of map) {
-      const n = t.shape.reduce((a, b) => a * b, 1);
+      const n = t.shape.reduce((a: number, b: number) => a * b, 1);
       if (n !== t.data.length) throw new Error(`checkpoint tensor ${name}: shape [${t.shape}] holds ${n} values, data has ${t.data.length}`);
       tensors.push({ name, group, shape: t.shape });
       blobs.push(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
