@@ -1,0 +1,48 @@
+/**
+ * Device profiles as data: which execution providers to try (in order, with their options), which
+ * GStreamer elements each kind of source uses, and what the hardware can and cannot do. The runtime
+ * and the stream pipelines read these; `devices/profiles.ts` holds the built-in ones.
+ */
+
+export type ExecutionProviderName = 'tensorrt' | 'cuda' | 'cpu';
+
+export interface ProviderSpec {
+  name: ExecutionProviderName;
+  /**
+   * Provider options under onnxruntime's own names (TensorRT: `device_id`, `trt_fp16_enable`,
+   * `trt_engine_cache_enable`, `trt_engine_cache_path`, `trt_timing_cache_enable`,
+   * `trt_timing_cache_path`, `trt_max_workspace_size`; CUDA: `device_id`, ...). The stock Node
+   * binding forwards only the device id; the Jetson build script patches it to forward the rest.
+   */
+  options?: Record<string, string | number | boolean>;
+}
+
+/** GStreamer element choices for one device (see runtime/stream for how pipelines are assembled). */
+export interface GstElements {
+  /** H.264 depayloaded stream -> raw video, e.g. "nvv4l2decoder" or "avdec_h264". */
+  h264Decoder: string;
+  h265Decoder: string;
+  /** Colour conversion/scaling to system-memory RGB/BGR, e.g. "nvvidconv" or "videoconvert ! videoscale". */
+  convert: string;
+  /** CSI camera source, e.g. "nvarguscamerasrc"; undefined where there is none. */
+  csiSource?: string;
+  /** Whether decoded frames live in NVMM memory (caps "video/x-raw(memory:NVMM)"). */
+  nvmm: boolean;
+}
+
+export interface DeviceProfile {
+  name: string;
+  description: string;
+  /** e.g. "jetpack4", "jetpack5", "jetpack6", "x86-cuda", "cpu" */
+  platform: string;
+  providers: ProviderSpec[];
+  gst: GstElements;
+  /** CUDA compute capability as an integer (Nano 53, TX2 62, Xavier 72, Orin 87). */
+  cudaArch?: number;
+  suggestedInputSize: number;
+  suggestedPrecision: 'fp32' | 'fp16' | 'int8';
+  /** onnxruntime intra-op threads; undefined = onnxruntime's default. */
+  threads?: number;
+  /** Known limits a user must know about, one sentence each. */
+  limits: string[];
+}
