@@ -45,4 +45,25 @@ export interface DeviceProfile {
   threads?: number;
   /** Known limits a user must know about, one sentence each. */
   limits: string[];
+  /** Board facts the build script and the docs use (Jetsons only). */
+  hardware?: { memoryGiB: number; cpuCores: number };
+  /** The software a Jetson profile assumes (Jetsons only); x86 and CPU profiles leave it out. */
+  software?: SoftwareStack;
+  /**
+   * Regular expressions (source text, case-insensitive) matched against /proc/device-tree/model, then
+   * /proc/device-tree/compatible; the first profile in PROFILES order that matches wins.
+   */
+  match?: { model?: string[]; compatible?: string[] };
+}
+
+/** The JetPack a Jetson profile is written for. */
+export interface SoftwareStack {
+  jetpack: string;
+  /** L4T major release as in /etc/nv_tegra_release ("R32" = JetPack 4, "R35" = 5, "R36" = 6). */
+  l4t: string;
+  ubuntu: string;
+  glibc: string;
+  cuda: string;
+  tensorrt: string;
+  cudnn: string;
 }
