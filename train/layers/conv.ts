@@ -1,0 +1,100 @@
+/**
+ * Convolutions that train on every TensorFlow.js backend.
+ *
+ * Two gaps of tfjs 4.22 (measured, see docs/train-model.md): the conv2D gradient throws for dilation > 1
+ * on every backend, and the wasm backend has no Conv2DBackpropFilter kernel. So:
+ *  - a dilated (atrous) conv is computed as spaceToBatchND -> plain conv -> batchToSpaceND, whose
+ *    gradients are the same three ops in reverse, and exist everywhere;
+ *  - the filter gradient can be computed as one matMul per kernel tap (im2col without materialising
+ *    the whole patch matrix), which only needs StridedSlice and BatchMatMul.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** How the filter gradient is computed: tfjs' own kernel, per-tap matMul, or the first that exists. */
+export type FilterGradMode = 'auto' | 'native' | 'matmul';
+
+export interface ConvGeometry {
+  stride: number;
+  pad: number;
+  dilation: number;
+}
+
+function nativeFilterGradAvailable(): boolean {
+  return tf.getKernel('Conv2DBackpropFilter', tf.getBackend()) !== undefined;
+}
+
+export function resolveFilterGradMode(mode: FilterGradMode): 'native' | 'matmul' {
+  if (mode !== 'auto') return mode;
+  return nativeFilterGradAvailable() ? 'native' : 'matmul';
+}
+
+/**
+ * dL/dw for y = conv2d(x, w, stride, pad): for each tap (i, j),
+ * dw[i, j] = sum over (n, oy, ox) of xPadded[n, i + s*oy, j + s*ox, :]^T dy[n, oy, ox, :].
+ */
+export function conv2dFilterGradMatmul(x: tf.Tensor4D, dy: tf.Tensor4D, kernel: number, stride: number, pad: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, , , cin] = x.shape;
+    const [, oh, ow, cout] = dy.shape;
+    const xp = pad > 0 ? tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]) : x;
+    const dy2 = dy.reshape([n * oh * ow, cout]);
+    const taps: tf.Tensor2D[] = [];
+    for (let i = 0; i < kernel; i++) {
+      for (let j = 0; j < kernel; j++) {
+        const patch = tf.stridedSlice(xp, [0, i, j, 0], [n, i + stride * (oh - 1) + 1, j + stride * (ow - 1) + 1, cin], [1, stride, stride, 1]) as tf.Tensor4D;
+        taps.push(tf.matMul(patch.reshape([n * oh * ow, cin]), dy2, true, false));
+      }
+    }
+    return tf.stack(taps).reshape([kernel, kernel, cin, cout]) as tf.Tensor4D;
+  });
+}
+
+/** Undilated conv with explicit symmetric zero padding; the filter gradient per `mode`. */
+export function conv2dPlain(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: number, mode: FilterGradMode = 'auto'): tf.Tensor4D {
+  if (resolveFilterGradMode(mode) === 'native') return tf.conv2d(x, w, stride, pad);
+  const kernel = w.shape[0];
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [x4, w4, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.GradSaveFunc];
+    save([x4, w4]);
+    return {
+      value: tf.conv2d(x4, w4, stride, pad),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const dy4 = dy as tf.Tensor4D;
+        const dx = tf.conv2dTranspose(dy4, ws, xs.shape, stride, pad);
+        return [dx, conv2dFilterGradMatmul(xs, dy4, kernel, stride, pad)];
+      },
+    };
+  });
+  return f(x, w) as tf.Tensor4D;
+}
+
+/**
+ * Atrous conv (stride 1): pad, split the input into dilation^2 interleaved sub-images (spaceToBatchND),
+ * run a plain VALID conv on each, and interleave the results back (batchToSpaceND). Extra zeros at the
+ * end make the padded side a multiple of the dilation; the matching extra outputs are cropped.
+ */
+export function conv2dAtrous(x: tf.Tensor4D, w: tf.Tensor4D, pad: number, dilation: number, mode: FilterGradMode = 'auto'): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [, h, wd] = x.shape;
+    const k = w.shape[0];
+    const span = dilation * (k - 1);
+    const outH = h + 2 * pad - span;
+    const outW = wd + 2 * pad - span;
+    if (outH < 1 || outW < 1) throw new Error(`atrous conv: input ${h}x${wd} too small for kernel ${k} dilation ${dilation} pad ${pad}`);
+    const extraH = (dilation - ((h + 2 * pad) % dilation)) % dilation;
+    const extraW = (dilation - ((wd + 2 * pad) % dilation)) % dilation;
+    const split = tf.spaceToBatchND(x, [dilation, dilation], [[pad, pad + extraH], [pad, pad + extraW]]) as tf.Tensor4D;
+    const y = conv2dPlain(split, w, 1, 0, mode);
+    return tf.batchToSpaceND(y, [dilation, dilation], [[0, extraH], [0, extraW]]) as tf.Tensor4D;
+  });
+}
+
+/** Conv without bias with Caffe geometry (symmetric zero pad, stride, dilation), trainable everywhere. */
+export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: ConvGeometry, mode: FilterGradMode = 'auto'): tf.Tensor4D {
+  if (g.dilation > 1) {
+    if (g.stride !== 1) throw new Error(`conv with dilation ${g.dilation} and stride ${g.stride}: only stride 1 is supported with dilation`);
+    return conv2dAtrous(x, w, g.pad, g.dilation, mode);
+  }
+  return conv2dPlain(x, w, g.stride, g.pad, mode);
+}
