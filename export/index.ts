@@ -1,0 +1,109 @@
+/**
+ * Export: checkpoint (or a seeded random init) -> ONNX file, verified against the tfjs model before it
+ * is written, written atomically. `buildOnnxModel` is the in-memory part that tests and other areas use
+ * to make small models; `exportOnnx` is what `ssd export-onnx` calls.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { writeFileAtomic } from '../core/atomic-write.js';
+import { loadCheckpoint, type WeightMap } from '../core/checkpoint.js';
+import { SsdError } from '../core/errors.js';
+import type { TrainingInfo } from '../core/model-metadata.js';
+import { validateSpec, type SsdSpec } from '../core/specs.js';
+import { buildOnnxModelInfo, type BuildOptions, type OutputInfo } from './build.js';
+import { randomWeights } from './random-init.js';
+import type { VerificationReport } from './verify.js';
+
+export { buildOnnxModel, buildOnnxModelInfo, DEFAULT_OPSET, MIN_OPSET, MAX_OPSET, type BuildOptions, type BuiltModel, type OutputInfo } from './build.js';
+export { randomWeights } from './random-init.js';
+export { inspectModel } from './onnx-builder.js';
+export type { VerificationReport } from './verify.js';
+
+export interface ExportOptions extends Omit<BuildOptions, 'spec' | 'weights' | 'training' | 'foldBatchNorm'> {
+  /** Checkpoint file or training directory. */
+  checkpoint?: string;
+  /** The model config: required with init 'random'; with a checkpoint it must agree with the checkpoint's. */
+  spec?: SsdSpec;
+  /** 'random': no checkpoint, seeded random weights (benchmarks, tests). */
+  init?: 'random';
+  out: string;
+  /** Default true: compare with the tfjs model before writing; a mismatch fails the export. */
+  verify?: boolean;
+  /** A photo for verification (default: a synthetic scene). */
+  image?: string;
+  /** Progress and backend lines (default: stderr). */
+  log?: (line: string) => void;
+}
+
+export interface ExportResult {
+  path: string;
+  bytes: number;
+  spec: string;
+  numPriors: number;
+  outputs: OutputInfo[];
+  /** Op type -> count. */
+  ops: Record<string, number>;
+  training?: TrainingInfo;
+  verification?: VerificationReport;
+}
+
+/** What a checkpoint's trainer state says about training, for the model's metadata. */
+export function trainingInfoFromState(state: Record<string, unknown> | undefined): TrainingInfo | undefined {
+  if (!state) return undefined;
+  const info: TrainingInfo = {};
+  const str = (...keys: string[]) => keys.map((k) => state[k]).find((v): v is string => typeof v === 'string');
+  const num = (...keys: string[]) => keys.map((k) => state[k]).find((v): v is number => typeof v === 'number' && Number.isFinite(v));
+  const data = str('data', 'dataset', 'trainData');
+  const iterations = num('iterations', 'iteration');
+  const map = num('map', 'mAP', 'bestMap');
+  const metric = str('metric', 'mapMetric');
+  if (data !== undefined) info.data = data;
+  if (iterations !== undefined) info.iterations = iterations;
+  if (map !== undefined) info.map = map;
+  if (metric !== undefined) info.metric = metric;
+  return Object.keys(info).length ? info : undefined;
+}
+
+function resolveModel(opts: ExportOptions): { spec: SsdSpec; weights: WeightMap; training?: TrainingInfo } {
+  if (opts.checkpoint !== undefined && opts.init !== undefined) throw new SsdError('give either --checkpoint or --init random, not both');
+  if (opts.checkpoint !== undefined) {
+    const ckpt = loadCheckpoint(opts.checkpoint);
+    if (opts.spec && opts.spec.name !== ckpt.spec.name) {
+      throw new SsdError(`--config ${opts.spec.name} does not match checkpoint ${opts.checkpoint}, which holds a ${ckpt.spec.name} model`);
+    }
+    return { spec: ckpt.spec, weights: ckpt.weights, training: trainingInfoFromState(ckpt.state) };
+  }
+  if (opts.init === 'random') {
+    if (!opts.spec) throw new SsdError('--init random needs a model config (--config NAME)');
+    const spec = validateSpec(opts.spec);
+    return { spec, weights: randomWeights(spec, opts.seed ?? 1) };
+  }
+  throw new SsdError('nothing to export: give --checkpoint DIR or --init random');
+}
+
+export async function exportOnnx(opts: ExportOptions): Promise<ExportResult> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const out = resolve(opts.out);
+  if (!opts.out) throw new SsdError('--out is required');
+  if (!existsSync(dirname(out)) || !statSync(dirname(out)).isDirectory()) throw new SsdError(`--out ${opts.out}: directory ${dirname(out)} does not exist`);
+  if (existsSync(out) && statSync(out).isDirectory()) throw new SsdError(`--out ${opts.out}: is a directory`);
+  if (opts.image !== undefined && !existsSync(opts.image)) throw new SsdError(`--image ${opts.image}: no such file`);
+
+  const { spec, weights, training } = resolveModel(opts);
+  const built = buildOnnxModelInfo({ ...opts, spec, weights, training });
+  let verification: VerificationReport | undefined;
+  if (opts.verify ?? true) {
+    const { verifyExport } = await import('./verify.js');
+    verification = await verifyExport({
+      spec, weights, bytes: built.bytes, input: opts.input ?? 'float-nchw', postprocess: opts.postprocess ?? 'decode',
+      batch: opts.batch ?? 1, opset: built.opset, fp16: opts.fp16 ?? false, keepTopK: opts.keepTopK, image: opts.image, seed: opts.seed, log,
+    });
+    if (!verification.passed) throw new SsdError(`verification failed, nothing written: ${verification.failures.join('; ')}`);
+  }
+  // Verified bytes only reach `out`, and atomically: a failed or interrupted export leaves no partial file.
+  writeFileAtomic(out, built.bytes);
+  return {
+    path: out, bytes: built.bytes.length, spec: spec.name, numPriors: built.numPriors, outputs: built.outputs,
+    ops: Object.fromEntries([...built.ops].sort((a, b) => b[1] - a[1])), training, verification,
+  };
+}
