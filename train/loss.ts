@@ -72,7 +72,7 @@ export function multiboxLoss(loc: tf.Tensor3D, conf: tf.Tensor3D, targets: Multi
   return tf.tidy(() => {
     if (numPositive === 0) {
       // Keep the graph connected (zero gradients rather than none) so callers can always take grads.
-      const zero = tf.add(tf.mul(tf.sum(loc), 0), tf.mul(tf.sum(conf), 0)) as tf.Scalar;
+      const zero = tf.add(tf.add(tf.mul(tf.sum(loc), 0), tf.mul(tf.sum(conf), 0)), 0) as tf.Scalar; // + 0 turns -0 into 0
       return { total: zero, loc: zero.clone(), conf: zero.clone(), numPositive };
     }
     const labels = tf.tensor2d(labelsNP, [n, p], 'int32');

@@ -5,13 +5,16 @@
  * on every backend, and the wasm backend has no Conv2DBackpropFilter kernel. So:
  *  - a dilated (atrous) conv is computed as spaceToBatchND -> plain conv -> batchToSpaceND, whose
  *    gradients are the same three ops in reverse, and exist everywhere;
- *  - the filter gradient can be computed as one matMul per kernel tap (im2col without materialising
- *    the whole patch matrix), which only needs StridedSlice and BatchMatMul.
+ *  - the filter gradient is computed with forward ops every backend has: one conv on transposed
+ *    tensors (default), or one matMul per kernel tap (im2col without materialising the patch matrix).
  */
 import * as tf from '@tensorflow/tfjs';
 
-/** How the filter gradient is computed: tfjs' own kernel, per-tap matMul, or the first that exists. */
-export type FilterGradMode = 'auto' | 'native' | 'matmul';
+/**
+ * How the filter gradient is computed: tfjs' own kernel, one matMul per kernel tap, one forward conv
+ * on transposed tensors, or 'auto' (the fastest measured for the backend).
+ */
+export type FilterGradMode = 'auto' | 'native' | 'matmul' | 'transposed-conv';
 
 export interface ConvGeometry {
   stride: number;
@@ -19,13 +22,18 @@ export interface ConvGeometry {
   dilation: number;
 }
 
-function nativeFilterGradAvailable(): boolean {
-  return tf.getKernel('Conv2DBackpropFilter', tf.getBackend()) !== undefined;
-}
+/**
+ * Backends where the transposed conv wins: wasm has no filter-gradient kernel at all, and the cpu
+ * backend's one is a slow scalar loop. Measured on an ssd-tiny step (docs/train-model.md): cpu 571 ms
+ * vs 997 (per-tap matMul) vs ~3000 (native); wasm 104 ms vs 169 (matMul).
+ */
+const CUSTOM_BACKENDS = new Set(['wasm', 'cpu']);
 
-export function resolveFilterGradMode(mode: FilterGradMode): 'native' | 'matmul' {
+export function resolveFilterGradMode(mode: FilterGradMode): Exclude<FilterGradMode, 'auto'> {
   if (mode !== 'auto') return mode;
-  return nativeFilterGradAvailable() ? 'native' : 'matmul';
+  const backend = tf.getBackend();
+  if (CUSTOM_BACKENDS.has(backend)) return 'transposed-conv';
+  return tf.getKernel('Conv2DBackpropFilter', backend) !== undefined ? 'native' : 'transposed-conv';
 }
 
 /**
@@ -41,7 +49,10 @@ export function conv2dFilterGradMatmul(x: tf.Tensor4D, dy: tf.Tensor4D, kernel: 
     const taps: tf.Tensor2D[] = [];
     for (let i = 0; i < kernel; i++) {
       for (let j = 0; j < kernel; j++) {
-        const patch = tf.stridedSlice(xp, [0, i, j, 0], [n, i + stride * (oh - 1) + 1, j + stride * (ow - 1) + 1, cin], [1, stride, stride, 1]) as tf.Tensor4D;
+        // slice is much cheaper than stridedSlice on the cpu backend; only strided convs need the latter.
+        const patch = stride === 1
+          ? tf.slice(xp, [0, i, j, 0], [n, oh, ow, cin])
+          : tf.stridedSlice(xp, [0, i, j, 0], [n, i + stride * (oh - 1) + 1, j + stride * (ow - 1) + 1, cin], [1, stride, stride, 1]) as tf.Tensor4D;
         taps.push(tf.matMul(patch.reshape([n * oh * ow, cin]), dy2, true, false));
       }
     }
@@ -49,9 +60,26 @@ export function conv2dFilterGradMatmul(x: tf.Tensor4D, dy: tf.Tensor4D, kernel: 
   });
 }
 
+/**
+ * The same dL/dw as one forward conv on transposed tensors: the input channels become the batch, the
+ * batch becomes the channels, and dy is the filter, dilated by the forward stride.
+ */
+export function conv2dFilterGradTransposed(x: tf.Tensor4D, dy: tf.Tensor4D, kernel: number, stride: number, pad: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const xp = pad > 0 ? tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]) : x;
+    const a = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D;
+    const f = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D;
+    const g = tf.conv2d(a, f, 1, 'valid', 'NHWC', stride);
+    const [cin, , , cout] = g.shape;
+    return tf.transpose(tf.slice(g, [0, 0, 0, 0], [cin, kernel, kernel, cout]), [1, 2, 0, 3]) as tf.Tensor4D;
+  });
+}
+
 /** Undilated conv with explicit symmetric zero padding; the filter gradient per `mode`. */
 export function conv2dPlain(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: number, mode: FilterGradMode = 'auto'): tf.Tensor4D {
-  if (resolveFilterGradMode(mode) === 'native') return tf.conv2d(x, w, stride, pad);
+  const resolved = resolveFilterGradMode(mode);
+  if (resolved === 'native') return tf.conv2d(x, w, stride, pad);
+  const filterGrad = resolved === 'matmul' ? conv2dFilterGradMatmul : conv2dFilterGradTransposed;
   const kernel = w.shape[0];
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [x4, w4, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.GradSaveFunc];
@@ -62,7 +90,7 @@ export function conv2dPlain(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad:
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
         const dy4 = dy as tf.Tensor4D;
         const dx = tf.conv2dTranspose(dy4, ws, xs.shape, stride, pad);
-        return [dx, conv2dFilterGradMatmul(xs, dy4, kernel, stride, pad)];
+        return [dx, filterGrad(xs, dy4, kernel, stride, pad)];
       },
     };
   });
