@@ -1,0 +1,41 @@
+/**
+ * What a profile's provider options become on their way into onnxruntime.
+ *
+ * onnxruntime-node takes one object per execution provider, `{ name, deviceId, ... }`. The stock binding
+ * reads only `deviceId`; the binding built by scripts/jetson/build-onnxruntime.sh (patch
+ * scripts/jetson/patches/0001-*.patch) also passes every other property to onnxruntime's
+ * Update{TensorRT,CUDA}ProviderOptions as a string. `providerOptionStrings` is that conversion written
+ * in TypeScript, so that what reaches the provider can be tested and logged on a machine without a GPU.
+ */
+import type { ProviderSpec } from './types.js';
+
+/** The entry of onnxruntime-node's `executionProviders` for one profile provider. */
+export type OrtProviderConfig = 'cpu' | ({ name: 'tensorrt' | 'cuda'; deviceId: number } & Record<string, string | number | boolean>);
+
+export function ortProviderConfig(spec: ProviderSpec): OrtProviderConfig {
+  if (spec.name === 'cpu') return 'cpu';
+  const options = spec.options ?? {};
+  const deviceId = typeof options.device_id === 'number' ? options.device_id : Number(options.device_id ?? 0);
+  return { ...options, name: spec.name, deviceId };
+}
+
+/**
+ * The key/value strings the patched binding hands to onnxruntime: booleans as "1"/"0" (what
+ * onnxruntime's option parser reads as bool), whole numbers in decimal, strings as they are; `name`
+ * and `deviceId` are not options, and device_id is always present because Update...ProviderOptions
+ * resets every option it is not given.
+ */
+export function providerOptionStrings(config: OrtProviderConfig): Record<string, string> {
+  if (config === 'cpu') return {};
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(config)) {
+    if (key === 'name' || key === 'deviceId' || value === undefined) continue;
+    if (typeof value === 'boolean') out[key] = value ? '1' : '0';
+    else if (typeof value === 'number') {
+      if (!Number.isFinite(value)) throw new TypeError(`provider option ${key} must be a finite number`);
+      out[key] = Number.isInteger(value) ? value.toFixed(0) : String(value);
+    } else out[key] = value;
+  }
+  if (!('device_id' in out)) out.device_id = String(config.deviceId);
+  return out;
+}
