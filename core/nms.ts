@@ -31,7 +31,7 @@ const INDEX_BITS = 2 ** 21;
 
 /** A uint32 whose order is the order of the float32 value (negatives flipped, as in radix sorts). */
 function orderedBits(x: number): number {
-  f32[0] = x;
+  f32[0] = x + 0; // -0 + 0 = +0: the two zeros must tie
   const b = u32[0]!;
   return b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
 }
