@@ -13,12 +13,13 @@ import { conv2dTrainable, type FilterGradMode } from './layers/conv.js';
 import { l2Normalize } from './layers/l2norm.js';
 import { maxPoolCaffe } from './layers/pool.js';
 
-export interface SsdOutputs {
+/** A type alias rather than an interface, so it is a TensorContainer (tf.tidy / tf.dispose take it). */
+export type SsdOutputs = {
   /** Encoded box offsets [N, P, 4], P = number of default boxes, in core/default-boxes.ts order. */
   loc: tf.Tensor3D;
   /** Class logits [N, P, C] (C includes background at 0). */
   conf: tf.Tensor3D;
-}
+};
 
 export interface SsdModel {
   readonly spec: SsdSpec;

@@ -39,7 +39,7 @@ describe('createSsdModel', () => {
       expect(m.variables.get('conf0/kernel')!.shape).toEqual([3, 3, 512, 4 * 21]);
       expect(m.variables.get('conv4_3_norm/scale')!.dataSync().every((v) => v === 20)).toBe(true);
       // Base: He normal, std sqrt(2 / fan_in) = sqrt(2 / 27) = 0.272 for conv1_1.
-      const k1 = m.variables.get('conv1_1/kernel')!.dataSync();
+      const k1 = Array.from(m.variables.get('conv1_1/kernel')!.dataSync());
       const std = Math.sqrt(k1.reduce((a, v) => a + v * v, 0) / k1.length);
       expect(std).toBeGreaterThan(0.25);
       expect(std).toBeLessThan(0.295);
