@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { metadataFromProps } from '../../core/model-metadata.js';
+import { numDefaultBoxes, specByName } from '../../core/specs.js';
+import { buildOnnxModel, buildOnnxModelInfo, inspectModel, randomWeights } from '../../export/index.js';
+import { floatInput, maxAbsDiff, pixels, run, tiny } from './helpers.js';
+import onnxProto from 'onnx-proto';
+
+const { onnx } = onnxProto;
+
+describe('buildOnnxModel', () => {
+  it('is fast for ssd-tiny and writes IR 8, opset 17 by default, raw_data initializers', () => {
+    const spec = tiny();
+    const t0 = performance.now();
+    const bytes = buildOnnxModel({ spec, seed: 3 });
+    expect(performance.now() - t0).toBeLessThan(1000);
+    const info = inspectModel(bytes);
+    expect(info.irVersion).toBe(8);
+    expect(info.opset).toBe(17);
+    const model = onnx.ModelProto.decode(bytes);
+    for (const t of model.graph!.initializer) {
+      expect(t.rawData?.length ?? 0).toBeGreaterThan(0);
+      expect(t.floatData.length).toBe(0);
+    }
+  });
+
+  it('emits the SSD-SPEC layer geometry: pool3 ceil mode, fc6 dilation 6 pad 6, 3x3 pad-1 heads', () => {
+    const model = onnx.ModelProto.decode(buildOnnxModel({ spec: specByName('ssd300'), weights: undefined, seed: 1, postprocess: 'none' }));
+    const node = (name: string) => model.graph!.node.find((n) => n.name === `${name}_node`)!;
+    const attr = (name: string, a: string) => node(name).attribute.find((x) => x.name === a)!;
+    expect(Number(attr('pool3', 'ceil_mode').i)).toBe(1);
+    expect(Number(attr('pool2', 'ceil_mode').i)).toBe(0);
+    expect(attr('pool5', 'kernel_shape').ints.map(Number)).toEqual([3, 3]);
+    expect(attr('pool5', 'strides').ints.map(Number)).toEqual([1, 1]);
+    expect(attr('pool5', 'pads').ints.map(Number)).toEqual([1, 1, 1, 1]);
+    expect(attr('fc6', 'dilations').ints.map(Number)).toEqual([6, 6]);
+    expect(attr('fc6', 'pads').ints.map(Number)).toEqual([6, 6, 6, 6]);
+    expect(attr('conv6_2', 'strides').ints.map(Number)).toEqual([2, 2]);
+    expect(attr('conv8_2', 'pads').ints.map(Number)).toEqual([0, 0, 0, 0]);
+    expect(attr('loc0', 'pads').ints.map(Number)).toEqual([1, 1, 1, 1]);
+    // SSD300: 8732 default boxes (SSD-SPEC), 21 VOC classes.
+    const outs = inspectModel(onnx.ModelProto.encode(model).finish()).outputs;
+    expect(outs.map((o) => [o.name, o.dims])).toEqual([['loc', [1, 8732, 4]], ['conf', [1, 8732, 21]]]);
+  });
+
+  it('transposes HWIO kernels to OIHW (hand-checked element)', () => {
+    const spec = tiny();
+    const weights = randomWeights(spec, 5);
+    const model = onnx.ModelProto.decode(buildOnnxModel({ spec, weights }));
+    const W = model.graph!.initializer.find((t) => t.name === 'conv2_1_W')!;
+    const [co, ci, kh, kw] = W.dims.map(Number) as [number, number, number, number];
+    expect([kh, kw]).toEqual([3, 3]);
+    const oihw = new Float32Array(new Uint8Array(W.rawData!).buffer);
+    const hwio = weights.get('conv2_1/kernel')!.data;
+    for (const [o, i, y, x] of [[0, 0, 0, 0], [co - 1, ci - 1, 2, 1], [3, 2, 1, 2]] as const) {
+      expect(oihw[((o * ci + i) * kh + y) * kw + x]).toBe(hwio[((y * kw + x) * ci + i) * co + o]);
+    }
+  });
+
+  it('carries the metadata contract (spec, layout, postprocess, precision, producer, training)', () => {
+    const spec = tiny();
+    const bytes = buildOnnxModel({ spec, postprocess: 'nms', input: 'uint8-nhwc', fp16: true, keepTopK: 50, training: { data: 'voc07+12', iterations: 120000, map: 0.772 } });
+    const meta = metadataFromProps(inspectModel(bytes).metadata);
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+    expect(meta.spec).toEqual(spec);
+    expect(meta).toMatchObject({ inputLayout: 'uint8-nhwc', postprocess: 'nms', precision: 'fp16', keepTopK: 50, producer: `${pkg.name} ${pkg.version}` });
+    expect(meta.training).toEqual({ data: 'voc07+12', iterations: 120000, map: 0.772 });
+  });
+
+  it('random init is deterministic per seed and differs across seeds', () => {
+    const spec = tiny();
+    const a = randomWeights(spec, 11), b = randomWeights(spec, 11), c = randomWeights(spec, 12);
+    expect(a.get('fc6/kernel')!.data).toEqual(b.get('fc6/kernel')!.data);
+    expect(a.get('fc6/kernel')!.data).not.toEqual(c.get('fc6/kernel')!.data);
+    expect(a.get('conv4_3_norm/scale')!.data.every((v) => v === 20)).toBe(true);
+  });
+
+  it('fp16 stores float16 weights, keeps float32 inputs/outputs, and halves the size', () => {
+    const spec = tiny();
+    const fp32 = buildOnnxModel({ spec, seed: 2 });
+    const fp16 = buildOnnxModel({ spec, seed: 2, fp16: true });
+    const info = inspectModel(fp16);
+    const FLOAT = 1, FLOAT16 = 10;
+    expect(info.initializerTypes.filter((t) => t === FLOAT16).length).toBeGreaterThan(30);
+    expect(info.inputs[0]!.elemType).toBe(FLOAT);
+    expect(info.outputs.every((o) => o.elemType === FLOAT)).toBe(true);
+    expect(fp16.length / fp32.length).toBeGreaterThan(0.45);
+    expect(fp16.length / fp32.length).toBeLessThan(0.56);
+  });
+
+  it('opsets 13..18 give the same outputs (ReduceSumSquare axes: attribute <= 17, input at 18)', async () => {
+    const spec = tiny();
+    const images = floatInput(spec, pixels(spec, 1, 4), 1);
+    const ref = await run(buildOnnxModel({ spec, seed: 9, postprocess: 'decode', opset: 17 }), images);
+    for (const opset of [13, 18]) {
+      const bytes = buildOnnxModel({ spec, seed: 9, postprocess: 'decode', opset });
+      expect(inspectModel(bytes).opset).toBe(opset);
+      const out = await run(bytes, images);
+      expect(maxAbsDiff(out.boxes!.data, ref.boxes!.data)).toBeLessThan(1e-6);
+      expect(maxAbsDiff(out.scores!.data, ref.scores!.data)).toBeLessThan(1e-6);
+    }
+    expect(() => buildOnnxModel({ spec, opset: 12 })).toThrow(/opset 12 is not supported/);
+    expect(() => buildOnnxModel({ spec, opset: 19 })).toThrow(/13\.\.18/);
+  });
+
+  it('rejects weights that do not fit the spec with a one-line error naming the weight', () => {
+    const spec = tiny();
+    const weights = randomWeights(spec, 1);
+    weights.delete('conf1/bias');
+    expect(() => buildOnnxModel({ spec, weights })).toThrow(/missing weight conf1\/bias/);
+    const w2 = randomWeights(spec, 1);
+    w2.set('fc7/kernel', { shape: [1, 1, 3, 3], data: new Float32Array(9) });
+    expect(() => buildOnnxModel({ spec, weights: w2 })).toThrow(/fc7\/kernel has shape \[1,1,3,3\]/);
+  });
+
+  it('reports op counts and P for the summary', () => {
+    const spec = tiny();
+    const built = buildOnnxModelInfo({ spec, postprocess: 'none' });
+    expect(built.numPriors).toBe(numDefaultBoxes(spec));
+    expect(built.ops.get('Conv')).toBe(spec.layers.filter((l) => l.kind === 'conv').length + 2 * spec.sources.length);
+    expect(built.ops.has('BatchNormalization')).toBe(false);
+  });
+});
