@@ -18,16 +18,19 @@ describe('buildOnnxModel', () => {
     expect(info.irVersion).toBe(8);
     expect(info.opset).toBe(17);
     const model = onnx.ModelProto.decode(bytes);
-    for (const t of model.graph!.initializer) {
+    for (const t of model.graph!.initializer!) {
       expect(t.rawData?.length ?? 0).toBeGreaterThan(0);
-      expect(t.floatData.length).toBe(0);
+      expect(t.floatData?.length ?? 0).toBe(0);
     }
   });
 
   it('emits the SSD-SPEC layer geometry: pool3 ceil mode, fc6 dilation 6 pad 6, 3x3 pad-1 heads', () => {
     const model = onnx.ModelProto.decode(buildOnnxModel({ spec: specByName('ssd300'), weights: undefined, seed: 1, postprocess: 'none' }));
-    const node = (name: string) => model.graph!.node.find((n) => n.name === `${name}_node`)!;
-    const attr = (name: string, a: string) => node(name).attribute.find((x) => x.name === a)!;
+    const node = (name: string) => model.graph!.node!.find((n) => n.name === `${name}_node`)!;
+    const attr = (name: string, a: string) => {
+      const found = node(name).attribute!.find((x) => x.name === a)!;
+      return { i: found.i, ints: found.ints ?? [] };
+    };
     expect(Number(attr('pool3', 'ceil_mode').i)).toBe(1);
     expect(Number(attr('pool2', 'ceil_mode').i)).toBe(0);
     expect(attr('pool5', 'kernel_shape').ints.map(Number)).toEqual([3, 3]);
@@ -47,8 +50,8 @@ describe('buildOnnxModel', () => {
     const spec = tiny();
     const weights = randomWeights(spec, 5);
     const model = onnx.ModelProto.decode(buildOnnxModel({ spec, weights }));
-    const W = model.graph!.initializer.find((t) => t.name === 'conv2_1_W')!;
-    const [co, ci, kh, kw] = W.dims.map(Number) as [number, number, number, number];
+    const W = model.graph!.initializer!.find((t) => t.name === 'conv2_1_W')!;
+    const [co, ci, kh, kw] = W.dims!.map(Number) as [number, number, number, number];
     expect([kh, kw]).toEqual([3, 3]);
     const oihw = new Float32Array(new Uint8Array(W.rawData!).buffer);
     const hwio = weights.get('conv2_1/kernel')!.data;
