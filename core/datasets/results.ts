@@ -1,0 +1,168 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../atomic-write.js';
+import { SsdError } from '../errors.js';
+import { readJsonFile } from './coco.js';
+import type { Dataset, Detection } from './types.js';
+
+/**
+ * Detection results in the two formats evaluation servers take:
+ * - COCO results JSON: [{image_id, category_id, bbox: [x, y, w, h], score}], w = x2 - x1;
+ * - VOC comp4 files, one per class: comp4_det_<split>_<class>.txt with lines
+ *   "<image id> <score> <x1> <y1> <x2> <y2>", boxes as the annotations write them (1-based).
+ * category_id is the dataset's COCO category id when it has them (cocoCategoryIds), else the
+ * class id (index into labels, 1..C-1). image_id is a number when the sample id is a plain integer
+ * ("42"), else the id string ("000005" stays a string so that it keeps its zeros).
+ */
+
+export interface CocoResult {
+  image_id: number | string;
+  category_id: number;
+  bbox: [number, number, number, number];
+  score: number;
+}
+
+/** The category_id written for a class id. */
+export function categoryIdOf(dataset: Pick<Dataset, 'cocoCategoryIds'>, classId: number): number {
+  const id = dataset.cocoCategoryIds?.[classId];
+  return id !== undefined && id >= 0 ? id : classId;
+}
+
+function imageIdValue(id: string): number | string {
+  return /^(0|-?[1-9]\d*)$/.test(id) && Number.isSafeInteger(Number(id)) ? Number(id) : id;
+}
+
+export function toCocoResults(dets: readonly Detection[], dataset: Pick<Dataset, 'cocoCategoryIds'>): CocoResult[] {
+  return dets.map((d) => {
+    const [x1, y1, x2, y2] = d.box;
+    return { image_id: imageIdValue(d.imageId), category_id: categoryIdOf(dataset, d.classId), bbox: [x1, y1, x2 - x1, y2 - y1], score: d.score };
+  });
+}
+
+export function writeCocoResults(path: string, dets: readonly Detection[], dataset: Pick<Dataset, 'cocoCategoryIds'>): void {
+  writeFileAtomic(path, JSON.stringify(toCocoResults(dets, dataset)));
+}
+
+/**
+ * Finds the sample an image id in a results file means: the id itself, else an integer written
+ * without the zeros the file stem has (5 for "000005"), else a file name ("000005.jpg").
+ */
+export function imageIdResolver(gt: Dataset): (raw: number | string) => string | undefined {
+  const exact = new Set(gt.samples.map((s) => s.id));
+  const byNumber = new Map<string, string | null>();
+  for (const s of gt.samples) {
+    if (/^\d+$/.test(s.id)) {
+      const k = String(Number(s.id));
+      byNumber.set(k, byNumber.has(k) ? null : s.id);
+    }
+  }
+  return (raw) => {
+    const str = String(raw);
+    if (exact.has(str)) return str;
+    const viaNumber = byNumber.get(/^\d+$/.test(str) ? String(Number(str)) : str);
+    if (viaNumber) return viaNumber;
+    const stem = str.replace(/^.*[\\/]/, '').replace(/\.[A-Za-z]+$/, '');
+    return exact.has(stem) ? stem : undefined;
+  };
+}
+
+function classIdResolver(gt: Dataset): (categoryId: number) => number | undefined {
+  const ids = gt.cocoCategoryIds;
+  if (ids) {
+    const m = new Map<number, number>();
+    ids.forEach((c, k) => {
+      if (k >= 1 && c >= 0) m.set(c, k);
+    });
+    return (c) => m.get(c);
+  }
+  return (c) => (Number.isInteger(c) && c >= 1 && c < gt.labels.length ? c : undefined);
+}
+
+/** Reads a COCO results JSON against the ground truth it will be evaluated on. Any bad entry is an SsdError. */
+export function readCocoResults(path: string, gt: Dataset): Detection[] {
+  const json = readJsonFile(path);
+  if (!Array.isArray(json)) throw new SsdError(`${path}: not a COCO results file (expected a JSON array of {image_id, category_id, bbox, score})`);
+  const imageOf = imageIdResolver(gt);
+  const classOf = classIdResolver(gt);
+  return json.map((r: unknown, i: number): Detection => {
+    const bad = (why: string): SsdError => new SsdError(`${path}: entry ${i}: ${why}`);
+    if (typeof r !== 'object' || r === null) throw bad('not an object');
+    const e = r as Record<string, unknown>;
+    if (typeof e.image_id !== 'number' && typeof e.image_id !== 'string') throw bad('no "image_id"');
+    const imageId = imageOf(e.image_id);
+    if (imageId === undefined) throw bad(`image_id ${JSON.stringify(e.image_id)} is not in the ground truth`);
+    if (typeof e.category_id !== 'number') throw bad('no numeric "category_id"');
+    const classId = classOf(e.category_id);
+    if (classId === undefined) throw bad(`unknown class: category_id ${e.category_id} is not in the ground truth's categories`);
+    const bb = e.bbox;
+    if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => typeof v === 'number' && Number.isFinite(v))) throw bad('"bbox" is not [x, y, w, h]');
+    const [x, y, w, h] = bb as [number, number, number, number];
+    if (w < 0 || h < 0) throw bad(`negative box size (w=${w}, h=${h})`);
+    if (typeof e.score !== 'number' || !Number.isFinite(e.score)) throw bad('no numeric "score"');
+    return { imageId, classId, score: e.score, box: [x, y, x + w, y + h] };
+  });
+}
+
+const COMP4_RE = /^comp\d+_det_(.+)\.txt$/;
+
+/** Writes comp4_det_<split>_<class>.txt for every class (empty files included, as the devkit expects). */
+export function writeVocComp4(dir: string, dets: readonly Detection[], labels: readonly string[], opts: { split?: string; prefix?: string } = {}): string[] {
+  mkdirSync(dir, { recursive: true });
+  const split = opts.split ?? 'test';
+  const prefix = opts.prefix ?? 'comp4';
+  const lines: string[][] = labels.map(() => []);
+  for (const d of dets) {
+    const [x1, y1, x2, y2] = d.box;
+    lines[d.classId]?.push(`${d.imageId} ${d.score} ${x1} ${y1} ${x2} ${y2}\n`);
+  }
+  const files: string[] = [];
+  for (let c = 1; c < labels.length; c++) {
+    const file = join(dir, `${prefix}_det_${split}_${labels[c]}.txt`);
+    writeFileAtomic(file, lines[c]!.join(''));
+    files.push(file);
+  }
+  return files;
+}
+
+/**
+ * Reads every comp<N>_det_<split>_<class>.txt in a directory. A file whose class is not in the
+ * ground truth's labels, a malformed line, an unknown image or a negative box is an SsdError naming
+ * the file (and line). With `split`, only that split's files are read.
+ */
+export function readVocComp4Dir(dir: string, gt: Dataset, opts: { split?: string } = {}): Detection[] {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new SsdError(`${dir}: no such directory`);
+  const imageOf = imageIdResolver(gt);
+  // Longest names first, so that a class named "a_b" is not read as class "b" of split "..._a".
+  const byLength = gt.labels.map((name, k) => ({ name, k })).filter((x) => x.k >= 1).sort((a, b) => b.name.length - a.name.length);
+  const files = readdirSync(dir).filter((f) => COMP4_RE.test(f)).sort();
+  const dets: Detection[] = [];
+  let used = 0;
+  for (const f of files) {
+    const rest = COMP4_RE.exec(f)![1]!;
+    const hit = byLength.find((x) => rest.endsWith(`_${x.name}`));
+    const path = join(dir, f);
+    if (!hit) throw new SsdError(`${path}: unknown class (the name ends in none of: ${gt.labels.slice(1).join(', ')})`);
+    const split = rest.slice(0, rest.length - hit.name.length - 1);
+    if (opts.split !== undefined && split !== opts.split) continue;
+    used++;
+    const text = readFileSync(path, 'utf8');
+    text.split(/\r?\n/).forEach((line, n) => {
+      const t = line.trim();
+      if (t === '') return;
+      const parts = t.split(/\s+/);
+      const nums = parts.slice(1).map(Number);
+      if (parts.length !== 6 || !nums.every(Number.isFinite)) {
+        throw new SsdError(`${path}:${n + 1}: expected "<image_id> <score> <x1> <y1> <x2> <y2>", got "${t.slice(0, 80)}"`);
+      }
+      const imageId = imageOf(parts[0]!);
+      if (imageId === undefined) throw new SsdError(`${path}:${n + 1}: image "${parts[0]}" is not in the ground truth`);
+      const [score, x1, y1, x2, y2] = nums as [number, number, number, number, number];
+      if (x1 < 0 || y1 < 0 || x2 < 0 || y2 < 0) throw new SsdError(`${path}:${n + 1}: negative box coordinate`);
+      dets.push({ imageId, classId: hit.k, score, box: [x1, y1, x2, y2] });
+    });
+  }
+  if (used === 0) {
+    throw new SsdError(`${dir}: no comp4_det_${opts.split ?? '<split>'}_<class>.txt files`);
+  }
+  return dets;
+}
