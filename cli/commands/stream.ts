@@ -1,13 +1,94 @@
 import { SsdError } from '../../core/errors.js';
-import type { Command } from '../args.js';
+import { runStream } from '../../runtime/stream/index.js';
+import type { Qos } from '../../runtime/stream/mqtt.js';
+import { choiceFlag, intFlag, numberFlag, parseFlags, type Command } from '../args.js';
 
-// Placeholder until its issue lands: the command exists so that the dispatcher type-checks.
+const USAGE = `Usage: ssd stream [URI...] [options]
+
+Detects objects in camera, RTSP and file streams and prints one JSON line per processed frame on
+stdout (logs go to stderr). With no URI and no --model it runs the built-in demo: the shipped digits
+model over a built-in moving-digits source, with the live page on http://127.0.0.1:8080/.
+
+Sources (as jetson-inference's videoSource):
+  rtsp://[user:pass@]host[:port]/path   RTSP camera, H.264 (see --codec), over TCP (rtspu:// = UDP)
+  file:///path/clip.mp4 | clip.mkv      video file (every frame is detected; ends at EOS, see --loop)
+  /dev/video0 | v4l2:///dev/video0      V4L2 (USB) camera; ?width=&height=&fps= pick a mode
+  csi://0                               MIPI CSI camera on a Jetson (nvarguscamerasrc); ?width=&height=&fps=
+  test:// | test://ball                 GStreamer test pattern; ?width=&height=&fps=
+  --pipeline 'gst-launch text ! appsink' anything else (frames must be RGB or BGR)
+
+Options:
+  --model PATH        ONNX model from "ssd export-onnx" (required with a source)
+  --device auto|NAME  device profile (see "ssd devices"); picks providers and GStreamer elements (default auto)
+  --threshold X       minimum score of a reported detection (default 0.5)
+  --max-frames N      stop after N processed frames in all
+  --loop              start files over at their end
+  --codec h264|h265   codec of RTSP streams (default h264)
+  --rtsp-latency MS   RTSP jitter buffer (default 200)
+  --connect-timeout S seconds the first frame of a source may take (default 10)
+  --http HOST:PORT    live page, /events (SSE), /metrics (Prometheus), /healthz; loopback unless told
+  --token T           required token for the HTTP server (needed to bind a non-loopback address)
+  --mqtt URL          publish each frame's JSON to an MQTT broker (mqtt://host:1883)
+  --topic T           MQTT topic (default ssd/{host}/{source}; {source} and {host} are replaced)
+  --qos 0|1|2         MQTT QoS (default 0)
+  --no-json           do not print JSON lines on stdout
+  --quiet             no log lines on stderr except errors
+
+Exit status: 0 when the sources ended or --max-frames was reached, non-zero with a one-line error for
+a bad flag or URI, an unreachable camera or an unusable model.`;
+
 const command: Command = {
   name: 'stream',
-  summary: 'stream',
-  usage: 'Usage: ssd stream (not implemented yet)',
-  async run() {
-    throw new SsdError('not implemented yet');
+  summary: 'detect on camera/RTSP/file streams (the main job; no args = built-in demo)',
+  usage: USAGE,
+  async run(argv) {
+    const { values, positionals } = parseFlags('stream', argv, {
+      model: { type: 'string' },
+      device: { type: 'string' },
+      threshold: { type: 'string' },
+      'max-frames': { type: 'string' },
+      loop: { type: 'boolean' },
+      codec: { type: 'string' },
+      'rtsp-latency': { type: 'string' },
+      'connect-timeout': { type: 'string' },
+      http: { type: 'string' },
+      token: { type: 'string' },
+      mqtt: { type: 'string' },
+      topic: { type: 'string' },
+      qos: { type: 'string' },
+      pipeline: { type: 'string', multiple: true },
+      'no-json': { type: 'boolean' },
+      quiet: { type: 'boolean' },
+    });
+    if (values.topic !== undefined && values.mqtt === undefined) throw new SsdError('stream: --topic needs --mqtt');
+    if (values.qos !== undefined && values.mqtt === undefined) throw new SsdError('stream: --qos needs --mqtt');
+    if (values.token !== undefined && values.http === undefined && (positionals.length > 0 || values.pipeline)) throw new SsdError('stream: --token needs --http');
+    const qos = intFlag('stream', 'qos', values.qos, 0, 0, 2) as Qos;
+    const threshold = numberFlag('stream', 'threshold', values.threshold, 0.5, 0, 1);
+    const maxFrames = values['max-frames'] === undefined ? undefined : intFlag('stream', 'max-frames', values['max-frames'], 0, 1);
+    const codec = choiceFlag('stream', 'codec', values.codec, ['h264', 'h265'] as const, 'h264');
+    const rtspLatencyMs = intFlag('stream', 'rtsp-latency', values['rtsp-latency'], 200, 0, 10_000);
+    const connectTimeoutMs = numberFlag('stream', 'connect-timeout', values['connect-timeout'], 10, 0.1, 600) * 1000;
+    const quiet = values.quiet === true;
+    const ac = new AbortController();
+    const stop = () => ac.abort();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    try {
+      const summary = await runStream({
+        uris: positionals, pipelines: values.pipeline, model: values.model, device: values.device, threshold, maxFrames,
+        http: values.http, token: values.token, mqtt: values.mqtt, topic: values.topic, qos,
+        loop: values.loop === true, codec, rtspLatencyMs, connectTimeoutMs,
+        out: values['no-json'] ? null : process.stdout,
+        log: quiet ? () => {} : (line) => process.stderr.write(`${line}\n`),
+        signal: ac.signal,
+      });
+      if (!quiet) process.stderr.write(`stream: ${summary.frames} frames in ${(summary.elapsedMs / 1000).toFixed(1)} s (${summary.fps.toFixed(2)} fps), ${summary.reason}\n`);
+      return 0;
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    }
   },
 };
 export default command;

@@ -1,0 +1,212 @@
+/**
+ * `--http ADDR`: the live page (/), the detections feed as Server-Sent Events (/events; add
+ * ?frames=1 for the JPEG of each frame in the same message), the newest JPEG of a source
+ * (/frame.jpg?source=src0), Prometheus metrics (/metrics) and a health check (/healthz).
+ *
+ * Binding: loopback unless told otherwise. A non-loopback address is refused without --token; with a
+ * token every route (the page included) wants `Authorization: Bearer <token>` or `?token=<token>`.
+ * JPEG encoding (sharp, on libuv's pool) happens only while someone watches, at most one per source
+ * at a time; frames arriving meanwhile are skipped on the page, never queued.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import sharp from 'sharp';
+import { SsdError, oneLine } from '../../core/errors.js';
+import type { Frame, LogFn, SourceStats } from './frame.js';
+import type { FrameRecord } from './jsonl.js';
+import { livePage } from './live-page.js';
+import type { StreamMetrics } from './metrics.js';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080", ":8080" (loopback) or "8080" (loopback). */
+export function parseListenAddress(text: string): ListenAddress {
+  const t = text.trim();
+  let host = '127.0.0.1';
+  let portText = t;
+  const v6 = /^\[([^\]]+)\]:(\d+)$/.exec(t);
+  if (v6) {
+    host = v6[1]!;
+    portText = v6[2]!;
+  } else if (t.includes(':')) {
+    const i = t.lastIndexOf(':');
+    host = t.slice(0, i) || '127.0.0.1';
+    portText = t.slice(i + 1);
+  }
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) throw new SsdError(`--http: expected HOST:PORT (e.g. 127.0.0.1:8080), got "${text}"`);
+  if (host.includes(':') && !v6) throw new SsdError(`--http: write IPv6 addresses in brackets, e.g. [::1]:8080, got "${text}"`);
+  return { host, port };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+export interface SourceInfo {
+  id: string;
+  uri: string;
+  stats: SourceStats;
+}
+
+export interface HttpOptions {
+  address: ListenAddress;
+  token?: string;
+  metrics: StreamMetrics;
+  sources: () => SourceInfo[];
+  log?: LogFn;
+  title?: string;
+}
+
+interface Client {
+  res: ServerResponse;
+  frames: boolean;
+}
+
+/** A frame in packed RGB without row padding, as sharp's raw input wants it. */
+export function packedRgb(frame: Pick<Frame, 'data' | 'width' | 'height' | 'format' | 'stride'>): Buffer {
+  const { width: W, height: H } = frame;
+  const stride = frame.stride ?? W * 3;
+  const src = frame.data;
+  if (frame.format === 'rgb' && stride === W * 3) return Buffer.from(src.buffer, src.byteOffset, W * H * 3);
+  const out = Buffer.allocUnsafe(W * H * 3);
+  const swap = frame.format === 'bgr';
+  for (let y = 0; y < H; y++) {
+    let si = y * stride;
+    let di = y * W * 3;
+    for (let x = 0; x < W; x++, si += 3, di += 3) {
+      out[di] = src[si + (swap ? 2 : 0)]!;
+      out[di + 1] = src[si + 1]!;
+      out[di + 2] = src[si + (swap ? 0 : 2)]!;
+    }
+  }
+  return out;
+}
+
+export class StreamHttpServer {
+  private server: Server | undefined;
+  private clients = new Set<Client>();
+  private encoding = new Set<string>();
+  private latestJpeg = new Map<string, Buffer>();
+  private readonly log: LogFn;
+  private readonly token: Buffer | undefined;
+
+  constructor(private readonly opts: HttpOptions) {
+    if (!isLoopback(opts.address.host) && !opts.token) {
+      throw new SsdError(`--http ${opts.address.host}:${opts.address.port} is reachable from other machines: give --token (or bind 127.0.0.1)`);
+    }
+    this.log = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
+    this.token = opts.token ? Buffer.from(opts.token) : undefined;
+  }
+
+  async listen(): Promise<ListenAddress> {
+    const server = createServer((req, res) => this.handle(req, res));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        reject(new SsdError(`--http ${this.opts.address.host}:${this.opts.address.port}: cannot listen (${err.code ?? oneLine(err)})`));
+      });
+      server.listen(this.opts.address.port, this.opts.address.host, () => resolve());
+    });
+    const a = server.address() as AddressInfo;
+    const shownHost = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    this.log(`live page: http://${shownHost}:${a.port}/${this.opts.token ? '?token=...' : ''}`);
+    return { host: a.address, port: a.port };
+  }
+
+  /** Sends one processed frame to the feed (and its JPEG to those watching frames). */
+  publish(record: FrameRecord, frame: Frame): void {
+    if (this.clients.size === 0) return;
+    const plain = `data: ${JSON.stringify(record)}\n\n`;
+    let wantFrames = false;
+    for (const c of this.clients) {
+      if (c.frames) wantFrames = true;
+      else c.res.write(plain);
+    }
+    if (!wantFrames || this.encoding.has(record.source)) return;
+    this.encoding.add(record.source);
+    sharp(packedRgb(frame), { raw: { width: frame.width, height: frame.height, channels: 3 } })
+      .jpeg({ quality: 75 })
+      .toBuffer()
+      .then((jpeg) => {
+        this.latestJpeg.set(record.source, jpeg);
+        const msg = `data: ${JSON.stringify({ ...record, jpeg: jpeg.toString('base64') })}\n\n`;
+        for (const c of this.clients) if (c.frames) c.res.write(msg);
+      })
+      .catch((err: unknown) => this.log(`live page: JPEG encoding failed (${oneLine(err)})`))
+      .finally(() => this.encoding.delete(record.source));
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.clients) c.res.end();
+    this.clients.clear();
+    const s = this.server;
+    this.server = undefined;
+    if (!s) return;
+    s.closeAllConnections?.();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  private authorised(req: IncomingMessage, url: URL): boolean {
+    if (!this.token) return true;
+    const header = req.headers.authorization;
+    const given = header?.startsWith('Bearer ') ? header.slice(7) : url.searchParams.get('token') ?? '';
+    const g = Buffer.from(given);
+    return g.length === this.token.length && timingSafeEqual(g, this.token);
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (!this.authorised(req, url)) {
+      res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('unauthorised: give ?token= or Authorization: Bearer\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    switch (url.pathname) {
+      case '/':
+      case '/index.html':
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(livePage(this.opts.title ?? 'ssd stream'));
+        return;
+      case '/events':
+        this.openFeed(req, res, url.searchParams.get('frames') === '1');
+        return;
+      case '/frame.jpg': {
+        const id = url.searchParams.get('source') ?? this.opts.sources()[0]?.id ?? '';
+        const jpeg = this.latestJpeg.get(id);
+        if (!jpeg) {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end(`no frame of source "${id}" yet (frames are encoded while /events?frames=1 is watched)\n`);
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'image/jpeg', 'cache-control': 'no-store' }).end(jpeg);
+        return;
+      }
+      case '/metrics':
+        for (const s of this.opts.sources()) this.opts.metrics.sourceStats(s.id, s.stats);
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(this.opts.metrics.registry.render());
+        return;
+      case '/healthz': {
+        const sources = this.opts.sources().map((s) => ({ id: s.id, uri: s.uri, state: s.stats.state, frames: s.stats.frames, reconnects: s.stats.reconnects, last_error: s.stats.lastError ?? null }));
+        const ok = sources.every((s) => s.state === 'playing' || s.state === 'ended' || s.state === 'connecting');
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: ok ? 'ok' : 'degraded', sources })}\n`);
+        return;
+      }
+      default:
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    }
+  }
+
+  private openFeed(req: IncomingMessage, res: ServerResponse, frames: boolean): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+    res.write(': ssd stream feed\n\n');
+    const client: Client = { res, frames };
+    this.clients.add(client);
+    req.on('close', () => this.clients.delete(client));
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * `ssd stream` as a library call: sources -> one detector -> JSON lines, live page, MQTT, metrics.
+ * The CLI (cli/commands/stream.ts) parses flags and calls runStream; tests call it too.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { SsdError, oneLine } from '../../core/errors.js';
+import { detectDevice } from '../../devices/detect.js';
+import { getProfile } from '../../devices/profiles.js';
+import type { DeviceProfile } from '../../devices/types.js';
+import { Detector } from '../detector.js';
+import { DEMO_MODEL_PATH, DEMO_URI, DemoSource, demoModelAvailable } from './demo.js';
+import type { FrameSource, LogFn } from './frame.js';
+import { maxGstSources, threadPoolSize } from './gst.js';
+import { StreamHttpServer, parseListenAddress, type ListenAddress } from './http-server.js';
+import { JsonlWriter, toRecord } from './jsonl.js';
+import { StreamMetrics } from './metrics.js';
+import { MqttPublisher, type Qos } from './mqtt.js';
+import { runScheduler, type SchedulerSummary } from './scheduler.js';
+import { GstFrameSource, type BackoffOptions } from './source.js';
+import { parsePipelineSource, parseSourceUri, type ParsedSource, type VideoCodec } from './uri.js';
+
+export interface StreamOptions {
+  /** Source URIs; none (and no pipeline) = the built-in demo. */
+  uris: string[];
+  /** Extra sources given as gst-launch text ending in an appsink. */
+  pipelines?: string[];
+  model?: string;
+  /** "auto" (default) or a profile name from `ssd devices`. */
+  device?: string;
+  threshold?: number;
+  maxFrames?: number;
+  /** "HOST:PORT" for the live page; undefined = no server (the demo defaults to 127.0.0.1:8080). */
+  http?: string;
+  token?: string;
+  mqtt?: string;
+  topic?: string;
+  qos?: Qos;
+  loop?: boolean;
+  codec?: VideoCodec;
+  rtspLatencyMs?: number;
+  connectTimeoutMs?: number;
+  stallTimeoutMs?: number;
+  backoff?: BackoffOptions;
+  /** Write JSON lines here (default process.stdout); null = none. */
+  out?: NodeJS.WritableStream | null;
+  log?: LogFn;
+  signal?: AbortSignal;
+  /** Called once everything is listening and the first frames are coming. */
+  onReady?: (info: { http?: ListenAddress; sources: FrameSource[] }) => void;
+}
+
+export interface StreamSummary extends SchedulerSummary {
+  sources: Array<{ id: string; uri: string; frames: number; dropped: number; reconnects: number }>;
+  /** Frames per second over the run. */
+  fps: number;
+}
+
+function resolveProfile(device: string | undefined, log: LogFn): DeviceProfile {
+  if (device && device !== 'auto') return getProfile(device);
+  const found = detectDevice();
+  log(`device: ${found.profile.name} (${found.evidence[0] ?? 'detected'})`);
+  return found.profile;
+}
+
+/** A random-init ssd-tiny in the user's cache, for the demo before a trained model is shipped. */
+async function untrainedDemoModel(log: LogFn): Promise<string> {
+  const dir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'ssd-jetson');
+  const path = join(dir, 'demo-untrained-ssd-tiny.onnx');
+  if (!existsSync(path)) {
+    // Only this fallback needs the exporter; a runtime bundle ships the trained model instead.
+    const { buildOnnxModel } = await import('../../export/build.js');
+    const { specByName } = await import('../../core/specs.js');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path, buildOnnxModel({ spec: specByName('ssd-tiny'), seed: 1 }));
+  }
+  log(`demo: ${DEMO_MODEL_PATH} is not there yet; using an UNTRAINED random-init ssd-tiny (${path}): its boxes mean nothing`);
+  return path;
+}
+
+export async function runStream(o: StreamOptions): Promise<StreamSummary> {
+  const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  // Stops the run from inside (stdout closed) as well as from the caller's signal.
+  const stopAll = new AbortController();
+  if (o.signal?.aborted) stopAll.abort();
+  o.signal?.addEventListener('abort', () => stopAll.abort(), { once: true });
+  const demo = o.uris.length === 0 && (o.pipelines ?? []).length === 0;
+  const parsed: ParsedSource[] = [...o.uris.map(parseSourceUri), ...(o.pipelines ?? []).map(parsePipelineSource)];
+  const pool = threadPoolSize();
+  if (parsed.length > maxGstSources(pool)) {
+    throw new SsdError(`${parsed.length} sources need ${parsed.length * 2 + 4} libuv threads but UV_THREADPOOL_SIZE is ${pool}: run with UV_THREADPOOL_SIZE=${parsed.length * 2 + 4} (at most ${maxGstSources(pool)} sources at ${pool})`);
+  }
+  const threshold = o.threshold ?? 0.5;
+  const profile = resolveProfile(o.device, log);
+  let model = o.model;
+  if (model === undefined) {
+    if (!demo) throw new SsdError('--model is required with a source (the built-in digits model only runs the demo: "ssd stream" with no source)');
+    model = demoModelAvailable() ? DEMO_MODEL_PATH : await untrainedDemoModel(log);
+  }
+  if (!existsSync(model)) throw new SsdError(`--model ${model}: file not found`);
+  const detector = await Detector.load(model, { device: profile, log });
+  const cleanup: Array<() => Promise<void> | void> = [() => detector.dispose()];
+  const sources: FrameSource[] = [];
+  try {
+    const spec = detector.metadata.spec;
+    const format = detector.metadata.inputLayout === 'uint8-nhwc' ? 'rgb' : spec.input.channelOrder;
+    const scaleInPipeline = detector.resize === 'warp';
+    if (demo) {
+      sources.push(new DemoSource('src0'));
+    } else {
+      parsed.forEach((p, i) => sources.push(new GstFrameSource(`src${i}`, p, {
+        gst: profile.gst, format,
+        width: scaleInPipeline ? detector.inputSize : undefined, height: scaleInPipeline ? detector.inputSize : undefined,
+        loop: o.loop, codec: o.codec, rtspLatencyMs: o.rtspLatencyMs, backoff: o.backoff,
+        connectTimeoutMs: o.connectTimeoutMs, stallTimeoutMs: o.stallTimeoutMs, log,
+      })));
+    }
+    cleanup.push(() => { for (const s of sources) s.close(); });
+    await Promise.all(sources.map((s) => s.start()));
+    for (const s of sources) log(`[${s.id}] ${s.display}: playing`);
+
+    const metrics = new StreamMetrics();
+    let server: StreamHttpServer | undefined;
+    let httpAddress: ListenAddress | undefined;
+    const httpText = o.http ?? (demo ? '127.0.0.1:8080' : undefined);
+    if (httpText !== undefined) {
+      const address = parseListenAddress(httpText);
+      const make = (a: ListenAddress) => new StreamHttpServer({
+        address: a, token: o.token, metrics, log, title: `ssd stream: ${spec.name}`,
+        sources: () => sources.map((s) => ({ id: s.id, uri: s.display, stats: s.stats })),
+      });
+      server = make(address);
+      try {
+        httpAddress = await server.listen();
+      } catch (err) {
+        // The demo's default port may be taken; any free port will do there.
+        if (o.http !== undefined) throw err;
+        log(`live page: ${address.host}:${address.port} is busy (${oneLine(err)}); picking a free port`);
+        server = make({ host: address.host, port: 0 });
+        httpAddress = await server.listen();
+      }
+      const s = server;
+      cleanup.push(() => s.close());
+    }
+    let mqtt: MqttPublisher | undefined;
+    if (o.mqtt !== undefined) {
+      mqtt = new MqttPublisher({ url: o.mqtt, topic: o.topic, qos: o.qos, log }, sources.length > 1);
+      await mqtt.connect();
+      const m = mqtt;
+      cleanup.push(() => m.close());
+    }
+    const jsonl = o.out === null ? undefined : new JsonlWriter(o.out ?? process.stdout, () => stopAll.abort());
+    o.onReady?.({ http: httpAddress, sources });
+
+    const byId = new Map(sources.map((s) => [s.id, s]));
+    const summary = await runScheduler({
+      sources, detector, detect: { threshold }, maxFrames: o.maxFrames, signal: stopAll.signal,
+      onRun: (inferMs) => metrics.run(inferMs),
+      onResult: (r) => {
+        const src = byId.get(r.frame.sourceId)!;
+        const record = toRecord(r, src.display);
+        jsonl?.write(record);
+        metrics.frame(src.id, r.latencyMs, r.detections.length, performance.now());
+        server?.publish(record, r.frame);
+        mqtt?.publish(record);
+      },
+    });
+    const seconds = summary.elapsedMs / 1000;
+    return {
+      ...summary,
+      fps: seconds > 0 ? summary.frames / seconds : 0,
+      sources: sources.map((s) => ({ id: s.id, uri: s.display, frames: s.stats.frames, dropped: s.stats.dropped, reconnects: s.stats.reconnects })),
+    };
+  } finally {
+    for (const f of cleanup.reverse()) {
+      try {
+        await f();
+      } catch (err) {
+        log(`cleanup: ${oneLine(err)}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * gst-launch text for each kind of source and device profile. The profile's GstElements pick the
+ * decoder and converter (nvv4l2decoder + nvvidconv on a Jetson, avdec_h264 + videoconvert elsewhere);
+ * everything else about the shape of a pipeline lives here, as strings that tests can read:
+ *
+ *   <source head> ! tee name=t ! queue ! <convert/scale to the model input> ! appsink name=sink
+ *                   t. ! appsink name=probe
+ *
+ * - The frame reaching `sink` is already at the model's input size (the network warps anyway, and the
+ *   decoder's or nvvidconv's scaler is far cheaper than JavaScript) in the channel order the network
+ *   wants, so the runtime only subtracts the mean.
+ * - `probe` receives the decoded frames before scaling; one pull of it per connection gives the
+ *   camera's own resolution, which boxes are reported in. It holds one buffer and never blocks.
+ * - Live sources end in `appsink drop=true max-buffers=1 sync=false` behind a leaky one-buffer queue:
+ *   the newest frame waits there and older ones are dropped, so nothing ever accumulates. Files end
+ *   in `drop=false` instead: every frame is detected, at the speed detection goes.
+ */
+import type { GstElements } from '../../devices/types.js';
+import type { SourceDesc, VideoCodec } from './uri.js';
+
+/** The CPU elements used where no device profile says otherwise (desktop GStreamer, libav decoders). */
+export const CPU_GST: GstElements = {
+  h264Decoder: 'avdec_h264',
+  h265Decoder: 'avdec_h265',
+  convert: 'videoconvert ! videoscale',
+  nvmm: false,
+};
+
+export type PixelFormat = 'rgb' | 'bgr';
+
+export interface PipelineOptions {
+  gst: GstElements;
+  format: PixelFormat;
+  /** Output size (the model input); undefined keeps the source's size. */
+  width?: number;
+  height?: number;
+  /** Process every frame with backpressure (files) instead of keeping only the newest (cameras). */
+  everyFrame?: boolean;
+  /** RTSP jitter-buffer latency in ms: the delay bought for smoothing out network jitter. */
+  rtspLatencyMs?: number;
+  codec?: VideoCodec;
+}
+
+export interface BuiltPipeline {
+  launch: string;
+  /** Name of the appsink that yields frames at the output size. */
+  sink: string;
+  /** Name of the appsink that yields frames at the source size, when the pipeline scales. */
+  probe?: string;
+}
+
+export const SINK_NAME = 'sink';
+export const PROBE_NAME = 'probe';
+
+/** A property value quoted for gst_parse_launch. */
+export function quote(value: string): string {
+  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+function rawCaps(memory: 'system' | 'nvmm', fields: Record<string, string | number | undefined>): string {
+  const parts = [memory === 'nvmm' ? 'video/x-raw(memory:NVMM)' : 'video/x-raw'];
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) parts.push(`${k}=${v}`);
+  return parts.join(',');
+}
+
+/** Everything up to decoded raw video (system memory, or NVMM on a Jetson). */
+export function sourceHead(desc: Exclude<SourceDesc, { kind: 'pipeline' }>, opts: PipelineOptions): string {
+  const g = opts.gst;
+  switch (desc.kind) {
+    case 'rtsp': {
+      const codec = opts.codec ?? 'h264';
+      const depay = codec === 'h265' ? 'rtph265depay ! h265parse' : 'rtph264depay ! h264parse';
+      const decoder = codec === 'h265' ? g.h265Decoder : g.h264Decoder;
+      // drop-on-latency: a late packet is dropped rather than delaying every frame after it.
+      return `rtspsrc location=${quote(desc.url)} protocols=${desc.transport} latency=${opts.rtspLatencyMs ?? 200} drop-on-latency=true ! ${depay} ! ${decoder}`;
+    }
+    case 'file':
+      // decodebin picks the demuxer and the highest-ranked decoder (nvv4l2decoder on a Jetson).
+      return `filesrc location=${quote(desc.path)} ! decodebin`;
+    case 'v4l2': {
+      const m = desc.mode;
+      const head = `v4l2src device=${quote(desc.device)}`;
+      if (m.width === undefined && m.height === undefined && m.fps === undefined) return `${head} ! decodebin`;
+      // Raw or MJPEG, whichever the camera offers in that mode.
+      const f = { width: m.width, height: m.height, framerate: m.fps === undefined ? undefined : `${m.fps}/1` };
+      const alt = rawCaps('system', f).replace('video/x-raw', 'image/jpeg');
+      return `${head} ! capsfilter caps=${quote(`${rawCaps('system', f)};${alt}`)} ! decodebin`;
+    }
+    case 'csi': {
+      if (!g.csiSource) throw new Error('csi source requested on a profile without one');
+      const m = desc.mode;
+      return `${g.csiSource} sensor-id=${desc.sensorId} ! ${rawCaps('nvmm', { width: m.width ?? 1280, height: m.height ?? 720, framerate: `${m.fps ?? 30}/1` })}`;
+    }
+    case 'test': {
+      const m = desc.mode;
+      return `videotestsrc is-live=true pattern=${desc.pattern} ! ${rawCaps('system', { width: m.width ?? 640, height: m.height ?? 480, framerate: `${m.fps ?? 30}/1` })}`;
+    }
+  }
+}
+
+/** Conversion (and scaling) from decoded video to packed 8-bit RGB/BGR in system memory. */
+export function convertTail(opts: PipelineOptions): string {
+  const g = opts.gst;
+  const size = { width: opts.width, height: opts.height };
+  const format = opts.format.toUpperCase();
+  if (g.nvmm) {
+    // nvvidconv scales in hardware but cannot write packed 24-bit pixels: it writes 32-bit ones, and
+    // videoconvert drops the padding byte at the (small) output size.
+    const wide = opts.format === 'bgr' ? 'BGRx' : 'RGBA';
+    return `${g.convert} ! ${rawCaps('system', { format: wide, ...size })} ! videoconvert ! ${rawCaps('system', { format })}`;
+  }
+  return `${g.convert} ! ${rawCaps('system', { format, ...size })}`;
+}
+
+export function appsinkText(name: string, everyFrame: boolean): string {
+  return everyFrame
+    ? `appsink name=${name} drop=false max-buffers=1 sync=false`
+    : `appsink name=${name} drop=true max-buffers=1 sync=false`;
+}
+
+/** Whether the head's own caps already fix the source size (then no probe branch is needed). */
+function knownSourceSize(desc: SourceDesc): boolean {
+  return desc.kind === 'csi' || desc.kind === 'test';
+}
+
+/** The source's size when the URI fixes it (csi://, test://), else undefined. */
+export function declaredSourceSize(desc: SourceDesc): { width: number; height: number } | undefined {
+  if (desc.kind === 'csi') return { width: desc.mode.width ?? 1280, height: desc.mode.height ?? 720 };
+  if (desc.kind === 'test') return { width: desc.mode.width ?? 640, height: desc.mode.height ?? 480 };
+  return undefined;
+}
+
+/** The whole gst-launch text for a source. */
+export function buildPipeline(desc: SourceDesc, opts: PipelineOptions): BuiltPipeline {
+  const everyFrame = opts.everyFrame ?? false;
+  if (desc.kind === 'pipeline') {
+    // The user's text is used as written; an unnamed final appsink is named and made leaky here.
+    const m = /\bappsink\b([^!]*)$/.exec(desc.launch);
+    const props = m?.[1] ?? '';
+    const named = /\bname=(\S+)/.exec(props)?.[1];
+    if (named) return { launch: desc.launch, sink: named.replace(/^"|"$/g, '') };
+    const extra = ['drop', 'max-buffers', 'sync'].filter((p) => !new RegExp(`\\b${p}=`).test(props));
+    const defaults: Record<string, string> = { drop: 'drop=true', 'max-buffers': 'max-buffers=1', sync: 'sync=false' };
+    return { launch: `${desc.launch} name=${SINK_NAME}${extra.map((p) => ` ${defaults[p]}`).join('')}`, sink: SINK_NAME };
+  }
+  const head = sourceHead(desc, opts);
+  const tail = `${convertTail(opts)} ! ${appsinkText(SINK_NAME, everyFrame)}`;
+  const scales = opts.width !== undefined || opts.height !== undefined;
+  const queue = everyFrame ? 'queue max-size-buffers=1' : 'queue max-size-buffers=1 leaky=downstream';
+  if (!scales || knownSourceSize(desc)) {
+    return { launch: `${head} ! ${queue} ! ${tail}`, sink: SINK_NAME };
+  }
+  // async=false: the probe never holds up preroll, so a file pipeline reaches PAUSED on `sink` alone.
+  const probe = `appsink name=${PROBE_NAME} drop=true max-buffers=1 sync=false async=false`;
+  return { launch: `${head} ! tee name=t ! ${queue} ! ${tail} t. ! ${probe}`, sink: SINK_NAME, probe: PROBE_NAME };
+}
