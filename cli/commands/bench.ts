@@ -1,13 +1,80 @@
 import { SsdError } from '../../core/errors.js';
-import type { Command } from '../args.js';
+import { benchModel, formatModelBench } from '../../runtime/bench.js';
+import { GRAPH_OPTIMIZATION_LEVELS, type GraphOptimizationLevel } from '../../runtime/session.js';
+import { choiceFlag, intFlag, numberFlag, parseFlags, type Command } from '../args.js';
 
-// Placeholder until its issue lands: the command exists so that the dispatcher type-checks.
+const USAGE = `Usage: ssd bench MODEL.onnx [options]
+       ssd bench --core [--json]
+
+MODEL.onnx: times the model alone (bare session.run on a ready tensor) and in the full pipeline
+(decode + resize + tensor, run, decode + NMS, boxes in pixels; the next frame is prepared while the
+current one is inferred), in alternating rounds of the same run. Prints p50/p95 latency per stage,
+both throughputs and their ratio.
+
+--core: times the core's decode + NMS for SSD300 (8732 boxes x 21 classes) against a straightforward
+reference implementation (what "npm run bench" runs).
+
+Options:
+  --frames N         frames per mode (default 40)
+  --rounds N         alternating rounds the frames are split into (default 4)
+  --threads N        onnxruntime intra-op threads (default: the profile's, else one per core)
+  --device NAME      device profile (see "ssd devices"; default: detected)
+  --graph-opt LEVEL  ${GRAPH_OPTIMIZATION_LEVELS.join(', ')} (default all)
+  --image FILE       decode this image every frame (default: a synthetic 640x480 JPEG)
+  --raw              feed raw 640x480 RGB frames instead (the stream path, no sharp)
+  --threshold T      postprocessing score threshold (default 0.5)
+  --main-thread      run the graph on the JS thread (no overlap possible) instead of a worker
+  --json             print one JSON object (session_fps, pipeline_fps, ratio, per-stage p50/p95)
+  -h, --help         this help`;
+
+const OPTIONS = {
+  core: { type: 'boolean' },
+  json: { type: 'boolean' },
+  frames: { type: 'string' },
+  rounds: { type: 'string' },
+  threads: { type: 'string' },
+  device: { type: 'string' },
+  'graph-opt': { type: 'string' },
+  image: { type: 'string' },
+  raw: { type: 'boolean' },
+  threshold: { type: 'string' },
+  'main-thread': { type: 'boolean' },
+} as const;
+
 const command: Command = {
   name: 'bench',
-  summary: 'bench',
-  usage: 'Usage: ssd bench (not implemented yet)',
-  async run() {
-    throw new SsdError('not implemented yet');
+  summary: 'benchmarks: --core (decode+NMS) or a model (session vs pipeline fps)',
+  usage: USAGE,
+  async run(argv) {
+    const { values, positionals } = parseFlags('bench', argv, OPTIONS);
+    if (values.core) {
+      if (positionals.length) throw new SsdError('bench: --core takes no model');
+      // Loaded only for --core: the model benchmark does not need it.
+      const { runCoreBench, formatCoreBench } = await import('../../scripts/bench-core.js');
+      const result = await runCoreBench();
+      console.log(values.json ? JSON.stringify(result) : formatCoreBench(result));
+      return 0;
+    }
+    const [model, ...extra] = positionals;
+    if (!model) throw new SsdError('bench: missing MODEL.onnx or --core (see "ssd bench --help")');
+    if (extra.length) throw new SsdError(`bench: one model at a time (got also ${extra.join(', ')})`);
+    if (values.raw && values.image) throw new SsdError('bench: --raw and --image exclude each other');
+    const frames = intFlag('bench', 'frames', values.frames, 40, 1, 100000);
+    const rounds = intFlag('bench', 'rounds', values.rounds, 4, 1, 1000);
+    const threads = values.threads === undefined ? undefined : intFlag('bench', 'threads', values.threads, 0, 1, 1024);
+    const threshold = numberFlag('bench', 'threshold', values.threshold, 0.5, 0, 1);
+    const graphOptimization = choiceFlag<GraphOptimizationLevel>('bench', 'graph-opt', values['graph-opt'], GRAPH_OPTIMIZATION_LEVELS, 'all');
+    const progress = process.stderr.isTTY;
+    const result = await benchModel(model, {
+      frames, rounds, threads, device: values.device, graphOptimization, image: values.image, raw: values.raw, threshold,
+      thread: values['main-thread'] ? 'main' : 'worker',
+      // With --json, stdout holds the JSON object only.
+      log: (line) => (values.json ? console.error(line) : console.log(line)),
+      onProgress: progress ? (done, total) => process.stderr.write(`\r\x1b[K[${done}/${total}] frames per mode`) : undefined,
+    });
+    if (progress) process.stderr.write('\r\x1b[K');
+    console.log(values.json ? JSON.stringify(result) : formatModelBench(result));
+    return 0;
   },
 };
 export default command;

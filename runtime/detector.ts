@@ -1,0 +1,425 @@
+/**
+ * The runtime's public entry: an SSD exported to ONNX, run with onnxruntime-node.
+ *
+ *   const d = await Detector.load('model.onnx', { device: 'orin-nano' });
+ *   const dets = await d.detect('photo.jpg', { threshold: 0.5 });   // [{ label, classId, score, box }]
+ *   await d.dispose();
+ *
+ * Everything about the model (input size and layout, mean, channel order, default boxes, labels, what
+ * postprocessing the graph already does) comes from its ONNX metadata_props, so a model file is all
+ * the runtime needs. Models that end in raw heads or in decoded boxes get the core's decode + NMS;
+ * models with NMS in the graph are read as they are.
+ *
+ * Streams use the three stages separately so that the next frame is prepared while the current one
+ * is inferred (see `prepare`, `run`, `finish`): onnxruntime runs the graph off the JS thread, so
+ * awaiting `run(a)` after starting `prepare(b)` overlaps them.
+ */
+import { SsdError, oneLine } from '../core/errors.js';
+import { defaultBoxes } from '../core/default-boxes.js';
+import type { ModelMetadata } from '../core/model-metadata.js';
+import { multiclassNms, type Detections } from '../core/nms.js';
+import { postprocess as corePostprocess } from '../core/postprocess.js';
+import { numClasses, numDefaultBoxes } from '../core/specs.js';
+import { detectDevice } from '../devices/detect.js';
+import { getProfile } from '../devices/profiles.js';
+import type { DeviceProfile, ExecutionProviderName, ProviderSpec } from '../devices/types.js';
+import { readModelMetadata } from './onnx-metadata.js';
+import {
+  allocTensor, decodeImage, describeInput, isRawFrame, toOriginalPixels, writeFrameTensor, writeTensor,
+  type Geometry, type ImageInput, type ResizeMode, type TensorData, type TensorTarget,
+} from './preprocess.js';
+import type { InferenceBackend, TensorArray, TensorLike, TensorType } from './inference-thread.js';
+import { openSession, type GraphOptimizationLevel, type SkippedProvider } from './session.js';
+
+export type { ImageInput, RawFrame, ResizeMode, Geometry } from './preprocess.js';
+export type { GraphOptimizationLevel } from './session.js';
+
+export interface LoadOptions {
+  /** A device profile or its name (see `ssd devices`); its providers and thread count are used. */
+  device?: string | DeviceProfile;
+  /** Providers to try in order (overrides the profile's); CPU is always the last resort. */
+  providers?: ReadonlyArray<ProviderSpec | ExecutionProviderName>;
+  /** onnxruntime intra-op threads (default: the profile's, else onnxruntime's). */
+  threads?: number;
+  graphOptimization?: GraphOptimizationLevel;
+  /** How images are fitted to the square input: 'warp' (as SSD trains, default) or 'letterbox'. */
+  resize?: ResizeMode;
+  /** Largest batch one session.run gets when the model's batch is dynamic (default 8). */
+  maxBatch?: number;
+  /** One inference at load so that the first real one is not slow (default true). */
+  warmup?: boolean;
+  /** Where the provider line goes (default stderr). */
+  log?: (line: string) => void;
+  /**
+   * 'worker' (default): the graph runs on a worker thread and the JS thread stays free (stream
+   * pipelining relies on it); 'main': in-process, as plain onnxruntime-node.
+   */
+  thread?: 'worker' | 'main';
+}
+
+export interface DetectOptions {
+  /** Minimum score of a returned detection (default 0.5). */
+  threshold?: number;
+  /** At most this many detections per image (default: the spec's keepTopK, 200). */
+  maxDetections?: number;
+}
+
+export interface Detection {
+  label: string;
+  /** Index into the model's labels (0 = background, never returned). */
+  classId: number;
+  score: number;
+  /** x1, y1, x2, y2 in pixels of the original (EXIF-oriented) image. */
+  box: [number, number, number, number];
+}
+
+export type BatchResult =
+  | { ok: true; input: string; detections: Detection[] }
+  | { ok: false; input: string; error: string };
+
+/** Images prepared for one session.run: the input tensor and how to map boxes back. */
+export interface Prepared {
+  /**
+   * The input tensor. While `run` is in flight its buffer is on the inference thread (detached
+   * here); `run` puts it back, so a Prepared can be run again (benchmarks do) once run resolved.
+   */
+  tensor: { type: TensorType; data: TensorArray; dims: number[] };
+  /** Images in the tensor that are real (a fixed-batch model may need padding). */
+  count: number;
+  geometries: Geometry[];
+  /** Milliseconds spent preparing (decode + resize + tensor). */
+  prepareMs: number;
+}
+
+/** The outputs of one session.run, as onnxruntime returned them. */
+export interface RawOutputs {
+  values: Record<string, TensorLike>;
+  inferMs: number;
+}
+
+const DEFAULT_THRESHOLD = 0.5;
+
+/** Output names per postprocess mode (what `ssd export-onnx` writes). */
+const OUTPUTS = {
+  none: ['loc', 'conf'],
+  decode: ['boxes', 'scores'],
+  nms: ['num_detections', 'detection_boxes', 'detection_scores', 'detection_classes'],
+} as const;
+
+function toProviderSpecs(list: ReadonlyArray<ProviderSpec | ExecutionProviderName>): ProviderSpec[] {
+  return list.map((p) => (typeof p === 'string' ? { name: p } : p));
+}
+
+function asNumbers(t: TensorLike): ArrayLike<number> {
+  const d = t.data;
+  if (d instanceof BigInt64Array || d instanceof BigUint64Array) return Array.from(d, (v) => Number(v));
+  if (Array.isArray(d)) throw new SsdError(`model output of type ${t.type} is not numeric`);
+  return d as ArrayLike<number>;
+}
+
+function asFloat32(t: TensorLike): Float32Array {
+  if (t.data instanceof Float32Array) return t.data;
+  return Float32Array.from(asNumbers(t));
+}
+
+export class Detector {
+  /** Which provider the session was created with, and which were skipped and why. */
+  readonly provider: ExecutionProviderName;
+  readonly skippedProviders: SkippedProvider[];
+  /** Model batch size: a number when fixed, 'dynamic' when any. */
+  readonly batch: number | 'dynamic';
+  readonly resize: ResizeMode;
+  private readonly target: TensorTarget;
+  private readonly priorsCXCYWH: Float32Array | undefined;
+  private readonly maxBatch: number;
+  private disposed = false;
+
+  private constructor(
+    readonly modelPath: string,
+    readonly metadata: ModelMetadata,
+    private readonly session: InferenceBackend,
+    opened: { provider: ExecutionProviderName; skipped: SkippedProvider[] },
+    batch: number | 'dynamic',
+    opts: LoadOptions,
+  ) {
+    this.provider = opened.provider;
+    this.skippedProviders = opened.skipped;
+    this.batch = batch;
+    this.resize = opts.resize ?? 'warp';
+    this.maxBatch = Math.max(1, Math.floor(opts.maxBatch ?? 8));
+    this.target = { layout: metadata.inputLayout, inputSize: metadata.spec.inputSize, input: metadata.spec.input };
+    this.priorsCXCYWH = metadata.postprocess === 'none' ? defaultBoxes(metadata.spec) : undefined;
+  }
+
+  /** Loads a model exported by `ssd export-onnx`; throws an SsdError naming the cause for anything else. */
+  static async load(modelPath: string, opts: LoadOptions = {}): Promise<Detector> {
+    const metadata = readModelMetadata(modelPath);
+    // No device named: the profile this machine matches (a CPU-only machine gets the cpu profile).
+    const profile = typeof opts.device === 'string' ? getProfile(opts.device) : opts.device ?? (opts.providers ? undefined : detectDevice().profile);
+    const providers = opts.providers ? toProviderSpecs(opts.providers) : profile?.providers ?? [{ name: 'cpu' }];
+    const threads = opts.threads ?? profile?.threads;
+    const context = profile ? `device ${profile.name}${opts.device === undefined ? ' (detected)' : ''}` : 'providers given';
+    const opened = await openSession(modelPath, { providers, threads, graphOptimization: opts.graphOptimization, log: opts.log, context, thread: opts.thread });
+    let batch: number | 'dynamic';
+    try {
+      batch = checkModelShape(modelPath, opened.session, metadata);
+    } catch (err) {
+      await opened.session.release();
+      throw err;
+    }
+    const d = new Detector(modelPath, metadata, opened.session, opened, batch, opts);
+    if (opts.warmup ?? true) {
+      try {
+        await d.run(d.emptyPrepared());
+      } catch (err) {
+        await d.dispose();
+        throw new SsdError(`model ${modelPath}: warm-up run failed (${oneLine(err)})`, { cause: err });
+      }
+    }
+    return d;
+  }
+
+  /** The thread the graph runs on. */
+  get thread(): 'worker' | 'main' {
+    return this.session.thread;
+  }
+
+  get labels(): readonly string[] {
+    return this.metadata.spec.labels;
+  }
+
+  get inputSize(): number {
+    return this.metadata.spec.inputSize;
+  }
+
+  /** How many images one session.run takes at most. */
+  get runBatch(): number {
+    return this.batch === 'dynamic' ? this.maxBatch : this.batch;
+  }
+
+  /**
+   * Decodes and resizes `inputs` (at most `runBatch` of them) into one input tensor. Raw frames take
+   * no sharp round trip; encoded images are decoded on libuv's thread pool, so several prepares (and a
+   * run) can be in flight at once.
+   */
+  async prepare(inputs: ImageInput | readonly ImageInput[]): Promise<Prepared> {
+    const list = Array.isArray(inputs) ? (inputs as readonly ImageInput[]) : [inputs as ImageInput];
+    const { prepared, errors } = await this.prepareSettled(list);
+    const failed = errors.find((e) => e !== undefined);
+    if (failed !== undefined || !prepared) throw failed ?? new SsdError('prepare: nothing to prepare');
+    return prepared;
+  }
+
+  /**
+   * As prepare, but an input that fails is reported in `errors[i]` and left out of the tensor (the
+   * others are packed in order), so that one bad image does not sink its batch.
+   */
+  private async prepareSettled(list: readonly ImageInput[]): Promise<{ prepared?: Prepared; ok: number[]; errors: Array<SsdError | undefined> }> {
+    this.checkOpen();
+    if (list.length === 0 || list.length > this.runBatch) throw new RangeError(`prepare: ${list.length} images for a batch of at most ${this.runBatch}`);
+    const t0 = performance.now();
+    const S = this.target.inputSize;
+    const errors: Array<SsdError | undefined> = new Array(list.length).fill(undefined);
+    const asError = (err: unknown, input: ImageInput) => (err instanceof SsdError ? err : new SsdError(`${describeInput(input)}: ${oneLine(err)}`, { cause: err }));
+    // A single RGB image for a uint8 model: sharp's output buffer is the tensor, no copy at all.
+    if (list.length === 1 && this.target.layout === 'uint8-nhwc' && (this.batch === 'dynamic' || this.batch === 1) && !isRawFrame(list[0]!)) {
+      try {
+        const img = await decodeImage(list[0] as string | Uint8Array, S, this.target.input, this.resize);
+        const data = new Uint8Array(img.rgb.buffer, img.rgb.byteOffset, img.rgb.byteLength);
+        return { prepared: { tensor: { type: 'uint8', data, dims: [1, S, S, 3] }, count: 1, geometries: [img.geometry], prepareMs: performance.now() - t0 }, ok: [0], errors };
+      } catch (err) {
+        errors[0] = asError(err, list[0]!);
+        return { ok: [], errors };
+      }
+    }
+    // Encoded images decode concurrently on libuv's pool; raw frames need no decode.
+    const decoded = await Promise.all(list.map(async (input, i) => {
+      if (isRawFrame(input)) return input;
+      try {
+        return await decodeImage(input, S, this.target.input, this.resize);
+      } catch (err) {
+        errors[i] = asError(err, input);
+        return undefined;
+      }
+    }));
+    const ok = decoded.flatMap((d, i) => (d === undefined ? [] : [i]));
+    if (ok.length === 0) return { ok, errors };
+    const n = this.batch === 'dynamic' ? ok.length : this.batch;
+    const data = allocTensor(this.target, n);
+    const geometries: Geometry[] = [];
+    const kept: number[] = [];
+    for (const i of ok) {
+      const d = decoded[i]!;
+      try {
+        if ('rgb' in d) {
+          writeTensor(d.rgb, 'rgb', S * 3, this.target, data, kept.length);
+          geometries.push(d.geometry);
+        } else {
+          geometries.push(writeFrameTensor(d, this.target, this.resize, data, kept.length));
+        }
+        kept.push(i);
+      } catch (err) {
+        errors[i] = asError(err, list[i]!);
+      }
+    }
+    if (kept.length === 0) return { ok: kept, errors };
+    return { prepared: { tensor: this.makeTensor(data, n), count: kept.length, geometries, prepareMs: performance.now() - t0 }, ok: kept, errors };
+  }
+
+  /** The bare session.run on a prepared tensor. */
+  async run(prepared: Prepared): Promise<RawOutputs> {
+    this.checkOpen();
+    const t0 = performance.now();
+    const r = await this.session.run(this.session.inputNames[0]!, prepared.tensor);
+    prepared.tensor.data = r.input;
+    return { values: r.outputs, inferMs: performance.now() - t0 };
+  }
+
+  /** Postprocessing: the core's decode + NMS when the graph has none, then boxes in original pixels. */
+  finish(raw: RawOutputs, prepared: Prepared, opts: DetectOptions = {}): Detection[][] {
+    const threshold = opts.threshold ?? DEFAULT_THRESHOLD;
+    const { spec, postprocess: mode } = this.metadata;
+    const maxDet = opts.maxDetections ?? spec.postprocess.keepTopK;
+    const out: Detection[][] = [];
+    const C = numClasses(spec);
+    const P = numDefaultBoxes(spec);
+    // Thresholding before NMS with max(spec, user) keeps exactly the detections >= threshold that
+    // thresholding after would: lower-scored boxes never suppress higher ones nor push them out of a top-k.
+    const nmsOpts = { confidenceThreshold: Math.max(spec.postprocess.confidenceThreshold, threshold), keepTopK: Math.min(maxDet, spec.postprocess.keepTopK) };
+    for (let i = 0; i < prepared.count; i++) {
+      let det: Detections;
+      if (mode === 'none') {
+        const loc = asFloat32(raw.values.loc!).subarray(i * P * 4, (i + 1) * P * 4);
+        const conf = asFloat32(raw.values.conf!).subarray(i * P * C, (i + 1) * P * C);
+        det = corePostprocess(loc, conf, this.priorsCXCYWH!, spec, { fromLogits: true, ...nmsOpts });
+      } else if (mode === 'decode') {
+        const boxes = asFloat32(raw.values.boxes!).subarray(i * P * 4, (i + 1) * P * 4);
+        const scores = asFloat32(raw.values.scores!).subarray(i * P * C, (i + 1) * P * C);
+        det = multiclassNms(boxes, scores, C, { ...nmsOpts, topKPerClass: spec.postprocess.topKPerClass, nmsThreshold: spec.postprocess.nmsThreshold });
+        for (let j = 0; j < det.boxesXYXY.length; j++) det.boxesXYXY[j] = Math.min(1, Math.max(0, det.boxesXYXY[j]!));
+      } else {
+        det = this.readGraphNms(raw.values, i);
+      }
+      out.push(this.toDetections(det, prepared.geometries[i]!, threshold, maxDet));
+    }
+    return out;
+  }
+
+  /** prepare + run + finish for one image. */
+  async detect(input: ImageInput, opts: DetectOptions = {}): Promise<Detection[]> {
+    const prepared = await this.prepare(input);
+    return this.finish(await this.run(prepared), prepared, opts)[0]!;
+  }
+
+  /**
+   * Many images, in batches of `runBatch` (one by one for a batch-1 model). An image that cannot be
+   * read is reported in its slot and the others still run. The next batch is prepared while the
+   * current one is inferred.
+   */
+  async detectBatch(inputs: readonly ImageInput[], opts: DetectOptions = {}): Promise<BatchResult[]> {
+    this.checkOpen();
+    const results: BatchResult[] = new Array(inputs.length);
+    const names = inputs.map((x) => (typeof x === 'string' ? x : describeInput(x)));
+    const B = this.runBatch;
+    const prepareGroup = async (start: number) => {
+      const list = inputs.slice(start, start + B);
+      const r = await this.prepareSettled(list);
+      r.errors.forEach((e, j) => { if (e) results[start + j] = { ok: false, input: names[start + j]!, error: oneLine(e) }; });
+      return { prepared: r.prepared, idx: r.ok.map((j) => start + j) };
+    };
+    let next = inputs.length ? prepareGroup(0) : undefined;
+    for (let start = 0; start < inputs.length; start += B) {
+      const cur = await next!;
+      next = start + B < inputs.length ? prepareGroup(start + B) : undefined;
+      if (!cur.prepared) continue;
+      const dets = this.finish(await this.run(cur.prepared), cur.prepared, opts);
+      cur.idx.forEach((i, j) => { results[i] = { ok: true, input: names[i]!, detections: dets[j]! }; });
+    }
+    return results;
+  }
+
+  /** Releases the onnxruntime session. The detector cannot be used afterwards. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.session.release();
+  }
+
+  /** A zero tensor of one run's batch (the warm-up and benchmarks use it). */
+  emptyPrepared(count = 1): Prepared {
+    const n = this.batch === 'dynamic' ? count : this.batch;
+    const S = this.inputSize;
+    const g: Geometry = { width: S, height: S, scaleX: 1, scaleY: 1, offsetX: 0, offsetY: 0 };
+    return { tensor: this.makeTensor(allocTensor(this.target, n), n), count: Math.min(count, n), geometries: Array(n).fill(g), prepareMs: 0 };
+  }
+
+  private makeTensor(data: TensorData, n: number): Prepared['tensor'] {
+    const S = this.target.inputSize;
+    return data instanceof Float32Array ? { type: 'float32', data, dims: [n, 3, S, S] } : { type: 'uint8', data, dims: [n, S, S, 3] };
+  }
+
+  private readGraphNms(values: Record<string, TensorLike>, i: number): Detections {
+    const K = values.detection_scores!.dims[1] ?? 0;
+    const num = Math.min(K, Math.max(0, Math.round(Number(asNumbers(values.num_detections!)[i] ?? 0))));
+    const boxes = asFloat32(values.detection_boxes!);
+    const scores = asFloat32(values.detection_scores!);
+    const classes = asNumbers(values.detection_classes!);
+    const det: Detections = { count: num, boxesXYXY: new Float32Array(num * 4), scores: new Float32Array(num), classIds: new Int32Array(num) };
+    for (let j = 0; j < num; j++) {
+      for (let k = 0; k < 4; k++) det.boxesXYXY[j * 4 + k] = Math.min(1, Math.max(0, boxes[(i * K + j) * 4 + k]!));
+      det.scores[j] = scores[i * K + j]!;
+      det.classIds[j] = Math.round(classes[i * K + j]!);
+    }
+    return det;
+  }
+
+  private toDetections(det: Detections, g: Geometry, threshold: number, maxDet: number): Detection[] {
+    const out: Detection[] = [];
+    const labels = this.metadata.spec.labels;
+    const S = this.inputSize;
+    for (let j = 0; j < det.count && out.length < maxDet; j++) {
+      const score = det.scores[j]!;
+      if (!(score >= threshold)) continue;
+      const classId = det.classIds[j]!;
+      const b = det.boxesXYXY;
+      out.push({
+        label: labels[classId] ?? `class${classId}`,
+        classId,
+        score,
+        box: toOriginalPixels(b[j * 4]!, b[j * 4 + 1]!, b[j * 4 + 2]!, b[j * 4 + 3]!, S, g),
+      });
+    }
+    return out;
+  }
+
+  private checkOpen(): void {
+    if (this.disposed) throw new SsdError(`detector for ${this.modelPath} was disposed`);
+  }
+}
+
+/**
+ * Checks that the graph's input and outputs are those of an SSD exported for this metadata, and
+ * returns its batch size. A model with another shape is an SsdError naming what differs.
+ */
+function checkModelShape(path: string, session: InferenceBackend, m: ModelMetadata): number | 'dynamic' {
+  const where = `model ${path}`;
+  const S = m.spec.inputSize;
+  const ins = session.inputMetadata;
+  if (ins.length !== 1) throw new SsdError(`${where}: has ${ins.length} inputs (${session.inputNames.join(', ')}); an SSD has one image input`);
+  const input = ins[0]!;
+  const wantType = m.inputLayout === 'float-nchw' ? 'float32' : 'uint8';
+  const wantShape = m.inputLayout === 'float-nchw' ? ['N', 3, S, S] : ['N', S, S, 3];
+  if (!input.isTensor) throw new SsdError(`${where}: input ${input.name} is not a tensor`);
+  const shape = input.shape;
+  const shapeOk = shape.length === 4 && wantShape.every((d, i) => i === 0 || shape[i] === d);
+  if (input.type !== wantType || !shapeOk) {
+    throw new SsdError(`${where}: input ${input.name} is ${input.type} [${shape.join(',')}], but its SSD metadata (${m.spec.name}, ${m.inputLayout}) needs ${wantType} [${wantShape.join(',')}]`);
+  }
+  const names = new Set(session.outputNames);
+  const missing = OUTPUTS[m.postprocess].filter((n) => !names.has(n));
+  if (missing.length) {
+    throw new SsdError(`${where}: postprocess "${m.postprocess}" needs outputs ${OUTPUTS[m.postprocess].join(', ')}; missing ${missing.join(', ')}`);
+  }
+  const n = shape[0];
+  return typeof n === 'number' && n > 0 ? n : 'dynamic';
+}
