@@ -4,8 +4,8 @@
  * higher-scored kept box is > 0.45, then keep the 200 best over all classes.
  *
  * Ordering is total and deterministic: score descending, ties by lower class id, then lower box index.
- * Sorting packs (score bits, index) into one float64 key and sorts a Float64Array natively, which is
- * many times faster than sorting with a comparator.
+ * Sorting packs (score bits, index) into one exact float64 key and sorts a Float64Array natively, which
+ * is many times faster than sorting with a comparator.
  */
 import { DEFAULT_POSTPROCESS } from './specs.js';
 
@@ -34,11 +34,6 @@ function orderedBits(x: number): number {
   f32[0] = x + 0; // -0 + 0 = +0: the two zeros must tie
   const b = u32[0]!;
   return b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
-}
-
-function valueOfBits(bits: number): number {
-  u32[0] = bits & 0x80000000 ? bits & 0x7fffffff : ~bits >>> 0;
-  return f32[0]!;
 }
 
 let keyScratch = new Float64Array(1024);
@@ -84,28 +79,29 @@ function sortCandidates(candidates: ArrayLike<number>, n: number, scores: ArrayL
   return take;
 }
 
-let keptArea = new Float64Array(512);
+let keptBoxes = new Float64Array(512 * 5);
 
 /**
  * Greedy NMS over `order` (already sorted by score), writing kept indices to `out` in score order.
- * A box is suppressed when its IoU with an already kept box is > iouThreshold.
+ * A box is suppressed when its IoU with an already kept box is > iouThreshold. The kept boxes are copied
+ * side by side (x1, y1, x2, y2, area) so the inner loop reads memory sequentially.
  */
-function greedy(boxesXYXY: ArrayLike<number>, order: Int32Array, n: number, iouThreshold: number, out: Int32Array, outAt: number): number {
-  if (keptArea.length < n) keptArea = new Float64Array(Math.max(n, keptArea.length * 2));
+function greedy(boxesXYXY: Float32Array, order: Int32Array, n: number, iouThreshold: number, out: Int32Array, outAt: number): number {
+  if (keptBoxes.length < n * 5) keptBoxes = new Float64Array(Math.max(n * 5, keptBoxes.length * 2));
+  const kb = keptBoxes;
   let kept = 0;
   for (let i = 0; i < n; i++) {
     const b = order[i]! * 4;
     const x1 = boxesXYXY[b]!, y1 = boxesXYXY[b + 1]!, x2 = boxesXYXY[b + 2]!, y2 = boxesXYXY[b + 3]!;
     const area = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
     let keep = true;
-    for (let j = 0; j < kept; j++) {
-      const q = out[outAt + j]! * 4;
-      const iw = Math.min(x2, boxesXYXY[q + 2]!) - Math.max(x1, boxesXYXY[q]!);
+    for (let j = 0, q = 0; j < kept; j++, q += 5) {
+      const iw = (x2 < kb[q + 2]! ? x2 : kb[q + 2]!) - (x1 > kb[q]! ? x1 : kb[q]!);
       if (iw <= 0) continue;
-      const ih = Math.min(y2, boxesXYXY[q + 3]!) - Math.max(y1, boxesXYXY[q + 1]!);
+      const ih = (y2 < kb[q + 3]! ? y2 : kb[q + 3]!) - (y1 > kb[q + 1]! ? y1 : kb[q + 1]!);
       if (ih <= 0) continue;
       const inter = iw * ih;
-      const union = area + keptArea[j]! - inter;
+      const union = area + kb[q + 4]! - inter;
       if (union > 0 && inter / union > iouThreshold) {
         keep = false;
         break;
@@ -113,7 +109,12 @@ function greedy(boxesXYXY: ArrayLike<number>, order: Int32Array, n: number, iouT
     }
     if (keep) {
       out[outAt + kept] = order[i]!;
-      keptArea[kept] = area;
+      const q = kept * 5;
+      kb[q] = x1;
+      kb[q + 1] = y1;
+      kb[q + 2] = x2;
+      kb[q + 3] = y2;
+      kb[q + 4] = area;
       kept++;
     }
   }
@@ -134,14 +135,23 @@ export function nms(boxesXYXY: Float32Array, scores: Float32Array, candidates: I
   return out.slice(0, kept);
 }
 
-let classScratch = new Int32Array(0);
-let orderScratch = new Int32Array(0);
-let keptScratch = new Int32Array(0);
-let keptClassScratch = new Int32Array(0);
+let candScratch = new Int32Array(0);
+let keptIdx = new Int32Array(0);
+let keptCls = new Int32Array(0);
+let keptNext = new Int32Array(0);
+let keptGeom = new Float64Array(0);
+const POS_BITS = 2 ** 22;
 
 /**
  * SSD detection output over P boxes and C classes (scoresPC row-major [P * C], probabilities).
- * Class 0 (background) is skipped. Returns detections sorted by score descending.
+ * Class 0 (background) is skipped. Returns detections sorted by score descending (ties: lower class id,
+ * then lower box index).
+ *
+ * Rather than running NMS class by class and merging, all candidates are walked once in that final
+ * order, each class keeping its own NMS state and its own top-k count; the walk stops as soon as keepTopK
+ * boxes are kept, because every later candidate ranks below all of them. The result is exactly that of
+ * per-class NMS followed by a global top-k, at a fraction of the work (most low-score candidates are
+ * never compared with anything).
  */
 export function multiclassNms(boxesXYXY: Float32Array, scoresPC: Float32Array, numClasses: number, opts: MulticlassNmsOptions = {}): Detections {
   const thr = opts.confidenceThreshold ?? DEFAULT_POSTPROCESS.confidenceThreshold;
@@ -152,47 +162,69 @@ export function multiclassNms(boxesXYXY: Float32Array, scoresPC: Float32Array, n
   const P = boxesXYXY.length >> 2;
   if (scoresPC.length !== P * C) throw new RangeError(`multiclassNms: ${scoresPC.length} scores for ${P} boxes x ${C} classes`);
 
-  // Candidates of each class, bucketed in one pass over the score matrix: class c at [c * P, c * P + count[c]).
-  if (classScratch.length < P * C) classScratch = new Int32Array(P * C);
-  const buckets = classScratch;
-  const counts = new Int32Array(C);
-  for (let p = 0, row = 0; p < P; p++, row += C) {
-    for (let c = 1; c < C; c++) {
-      if (scoresPC[row + c]! > thr) buckets[c * P + counts[c]!++] = p;
+  // Candidates as positions c * P + p, so that ascending position = (class asc, box asc).
+  if (candScratch.length < P * C) candScratch = new Int32Array(P * C);
+  const cand = candScratch;
+  let n = 0;
+  for (let c = 1; c < C; c++) {
+    for (let p = 0, at = c; p < P; p++, at += C) {
+      if (scoresPC[at]! > thr) cand[n++] = c * P + p;
     }
   }
+  const order = sortPositions(cand, n, scoresPC, P, C, thr);
 
-  const maxPerClass = Math.min(P, topK);
-  if (orderScratch.length < maxPerClass) orderScratch = new Int32Array(maxPerClass);
-  if (keptScratch.length < maxPerClass * C) {
-    keptScratch = new Int32Array(maxPerClass * C);
-    keptClassScratch = new Int32Array(maxPerClass * C);
+  const cap = Math.max(0, Math.min(keepTopK, n));
+  if (keptIdx.length < cap) {
+    keptIdx = new Int32Array(cap);
+    keptCls = new Int32Array(cap);
+    keptNext = new Int32Array(cap);
+    keptGeom = new Float64Array(cap * 5);
   }
-  let total = 0;
-  for (let c = 1; c < C; c++) {
-    const n = counts[c]!;
-    if (n === 0) continue;
-    const m = sortCandidates(buckets.subarray(c * P, c * P + n), n, scoresPC, C, c, topK, orderScratch);
-    const kept = greedy(boxesXYXY, orderScratch, m, nmsThr, keptScratch, total);
-    keptClassScratch.fill(c, total, total + kept);
-    total += kept;
+  const head = new Int32Array(C).fill(-1);
+  const seen = new Int32Array(C);
+  let kept = 0;
+  for (let i = 0; i < n && kept < cap; i++) {
+    const pos = order[i]!;
+    const c = (pos / P) | 0;
+    const p = pos - c * P;
+    if (seen[c]! >= topK) continue;
+    seen[c]!++;
+    const b = p * 4;
+    const x1 = boxesXYXY[b]!, y1 = boxesXYXY[b + 1]!, x2 = boxesXYXY[b + 2]!, y2 = boxesXYXY[b + 3]!;
+    const area = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
+    let keep = true;
+    for (let k = head[c]!; k >= 0; k = keptNext[k]!) {
+      const q = k * 5;
+      const iw = (x2 < keptGeom[q + 2]! ? x2 : keptGeom[q + 2]!) - (x1 > keptGeom[q]! ? x1 : keptGeom[q]!);
+      if (iw <= 0) continue;
+      const ih = (y2 < keptGeom[q + 3]! ? y2 : keptGeom[q + 3]!) - (y1 > keptGeom[q + 1]! ? y1 : keptGeom[q + 1]!);
+      if (ih <= 0) continue;
+      const inter = iw * ih;
+      const union = area + keptGeom[q + 4]! - inter;
+      if (union > 0 && inter / union > nmsThr) {
+        keep = false;
+        break;
+      }
+    }
+    if (!keep) continue;
+    const q = kept * 5;
+    keptGeom[q] = x1;
+    keptGeom[q + 1] = y1;
+    keptGeom[q + 2] = x2;
+    keptGeom[q + 3] = y2;
+    keptGeom[q + 4] = area;
+    keptIdx[kept] = p;
+    keptCls[kept] = c;
+    keptNext[kept] = head[c]!;
+    head[c] = kept;
+    kept++;
   }
 
-  // Merge the classes: kept items are in (class asc, score desc) order, so their position breaks score ties.
-  const k = keys(total);
-  for (let i = 0; i < total; i++) {
-    k[i] = orderedBits(scoresPC[keptScratch[i]! * C + keptClassScratch[i]!]!) * INDEX_BITS + (INDEX_BITS - 1 - i);
-  }
-  const view = k.subarray(0, total);
-  view.sort();
-  const count = Math.min(total, keepTopK);
-  const det: Detections = { count, boxesXYXY: new Float32Array(count * 4), scores: new Float32Array(count), classIds: new Int32Array(count) };
-  for (let r = 0; r < count; r++) {
-    const key = view[total - 1 - r]!;
-    const pos = INDEX_BITS - 1 - (key % INDEX_BITS);
-    const p = keptScratch[pos]!;
-    const c = keptClassScratch[pos]!;
-    det.scores[r] = valueOfBits(Math.floor(key / INDEX_BITS));
+  const det: Detections = { count: kept, boxesXYXY: new Float32Array(kept * 4), scores: new Float32Array(kept), classIds: new Int32Array(kept) };
+  for (let r = 0; r < kept; r++) {
+    const p = keptIdx[r]!;
+    const c = keptCls[r]!;
+    det.scores[r] = scoresPC[p * C + c]!;
     det.classIds[r] = c;
     det.boxesXYXY[r * 4] = boxesXYXY[p * 4]!;
     det.boxesXYXY[r * 4 + 1] = boxesXYXY[p * 4 + 1]!;
@@ -200,4 +232,37 @@ export function multiclassNms(boxesXYXY: Float32Array, scoresPC: Float32Array, n
     det.boxesXYXY[r * 4 + 3] = boxesXYXY[p * 4 + 3]!;
   }
   return det;
+}
+
+let orderScratch = new Int32Array(0);
+
+/**
+ * Sorts candidate positions (c * P + p) by score descending, position ascending on ties. With
+ * non-negative scores (threshold >= 0) and fewer than 2^22 positions, the score's float32 bits and the
+ * position pack into one exact float64 key and a native Float64Array sort does the work.
+ */
+function sortPositions(cand: Int32Array, n: number, scoresPC: Float32Array, P: number, C: number, thr: number): Int32Array {
+  if (orderScratch.length < n) orderScratch = new Int32Array(Math.max(n, orderScratch.length * 2));
+  const order = orderScratch;
+  const scoreAt = (pos: number): number => {
+    const c = (pos / P) | 0;
+    return scoresPC[(pos - c * P) * C + c]!;
+  };
+  if (thr >= 0 && P * C < POS_BITS) {
+    const k = keys(n);
+    for (let i = 0; i < n; i++) {
+      const pos = cand[i]!;
+      f32[0] = scoreAt(pos);
+      k[i] = u32[0]! * POS_BITS + (POS_BITS - 1 - pos);
+    }
+    const view = k.subarray(0, n);
+    view.sort();
+    for (let i = 0; i < n; i++) order[i] = POS_BITS - 1 - (view[n - 1 - i]! % POS_BITS);
+    return order;
+  }
+  // Candidates passed `score > thr`, so none is NaN.
+  const list = Array.from(cand.subarray(0, n));
+  list.sort((a, b) => scoreAt(b) - scoreAt(a) || a - b);
+  order.set(list);
+  return order;
 }

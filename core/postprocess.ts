@@ -16,26 +16,64 @@ export interface PostprocessOptions extends MulticlassNmsOptions {
   clip?: boolean;
 }
 
+let rowScratch = new Float64Array(0);
+
 /** Row-wise softmax of a [rows * C] matrix (numerically stable: the row max is subtracted first). */
 export function softmaxRows(logits: Float32Array, C: number, out?: Float32Array): Float32Array {
   const res = out ?? new Float32Array(logits.length);
   if (logits.length % C !== 0) throw new RangeError(`softmaxRows: ${logits.length} values are not rows of ${C}`);
+  // Exponentials stay in float64 until the division, so each probability is rounded once.
+  if (rowScratch.length < C) rowScratch = new Float64Array(C);
+  const e = rowScratch;
   for (let row = 0; row < logits.length; row += C) {
     let max = logits[row]!;
     for (let c = 1; c < C; c++) if (logits[row + c]! > max) max = logits[row + c]!;
     let sum = 0;
     for (let c = 0; c < C; c++) {
-      const e = Math.exp(logits[row + c]! - max);
-      res[row + c] = e;
-      sum += e;
+      const v = Math.exp(logits[row + c]! - max);
+      e[c] = v;
+      sum += v;
     }
-    const inv = 1 / sum;
-    for (let c = 0; c < C; c++) res[row + c] = res[row + c]! * inv;
+    for (let c = 0; c < C; c++) res[row + c] = e[c]! / sum;
   }
   return res;
 }
 
 let probScratch = new Float32Array(0);
+
+/**
+ * Softmax of the rows where some foreground class can exceed `thr`; elsewhere the foreground
+ * probabilities are written as 0. Exact for thresholding: a foreground probability is
+ * exp(l_c - max) / sum <= exp(l_c - max) (the sum is >= 1), so when every l_c - max is below log(thr)
+ * none can pass, and the row's exponentials are never computed. On a trained SSD this skips most rows.
+ */
+function softmaxLiveRows(logits: Float32Array, C: number, thr: number, out: Float32Array): void {
+  // The margin keeps rounding of exp/log from ever skipping a row whose probability could reach thr.
+  const cut = thr > 0 ? Math.log(thr) - 1e-6 : -Infinity;
+  if (rowScratch.length < C) rowScratch = new Float64Array(C);
+  const e = rowScratch;
+  for (let row = 0; row < logits.length; row += C) {
+    let max = logits[row]!;
+    let fgMax = -Infinity;
+    for (let c = 1; c < C; c++) {
+      const v = logits[row + c]!;
+      if (v > fgMax) fgMax = v;
+    }
+    if (fgMax > max) max = fgMax;
+    if (fgMax - max < cut) {
+      out[row] = 1;
+      for (let c = 1; c < C; c++) out[row + c] = 0;
+      continue;
+    }
+    let sum = 0;
+    for (let c = 0; c < C; c++) {
+      const v = Math.exp(logits[row + c]! - max);
+      e[c] = v;
+      sum += v;
+    }
+    for (let c = 0; c < C; c++) out[row + c] = e[c]! / sum;
+  }
+}
 let boxScratch = new Float32Array(0);
 
 /**
@@ -49,15 +87,16 @@ export function postprocess(locP4: Float32Array, confPC: Float32Array, priorsCXC
   if (confPC.length !== P * C) throw new RangeError(`postprocess: ${confPC.length} class scores for ${P} default boxes x ${C} classes`);
   const thr = opts.confidenceThreshold ?? spec.postprocess.confidenceThreshold;
 
+  if (probScratch.length < P * C) probScratch = new Float32Array(P * C);
+  if (boxScratch.length < P * 4) boxScratch = new Float32Array(P * 4);
+  const boxes = boxScratch.subarray(0, P * 4);
   let probs = confPC;
   if (opts.fromLogits ?? true) {
-    if (probScratch.length < P * C) probScratch = new Float32Array(P * C);
-    probs = softmaxRows(confPC, C, probScratch.subarray(0, P * C));
+    probs = probScratch.subarray(0, P * C);
+    softmaxLiveRows(confPC, C, thr, probs);
   }
 
   // Decode only the boxes that some foreground class could keep; the others are never read by NMS.
-  if (boxScratch.length < P * 4) boxScratch = new Float32Array(P * 4);
-  const boxes = boxScratch.subarray(0, P * 4);
   for (let p = 0, row = 0; p < P; p++, row += C) {
     for (let c = 1; c < C; c++) {
       if (probs[row + c]! > thr) {
