@@ -5,6 +5,7 @@
  *        [--image-size 128] [--min-digits 1] [--max-digits 5] [--min-digit-size 20] [--max-digit-size 56] [--format jpg|png]
  */
 import { mkdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
@@ -70,10 +71,14 @@ export async function makeDigitsDataset(opts: MakeDigitsOptions): Promise<{ root
     });
     const p = (format === 'png' ? img.png({ compressionLevel: 6 }) : img.jpeg({ quality: 92 }))
       .toBuffer()
-      .then((buf) => {
-        writeFileAtomic(join(root, 'JPEGImages', file), buf);
+      .then(async (buf) => {
+        // Plain writes for the thousands of small files (an fsync each would dominate the run); the
+        // split lists below are written last and atomically, so an interrupted run lists nothing half-written.
         const sample = { id, imagePath: join(root, 'JPEGImages', file), width: scene.width, height: scene.height, objects: scene.objects };
-        writeFileAtomic(join(root, 'Annotations', `${id}.xml`), vocAnnotationXml(sample, DIGIT_LABELS));
+        await Promise.all([
+          writeFile(join(root, 'JPEGImages', file), buf),
+          writeFile(join(root, 'Annotations', `${id}.xml`), vocAnnotationXml(sample, DIGIT_LABELS)),
+        ]);
         done++;
         opts.onProgress?.(done, total);
       });
@@ -83,11 +88,11 @@ export async function makeDigitsDataset(opts: MakeDigitsOptions): Promise<{ root
   }
   await Promise.all(inFlight);
   const main = join(root, 'ImageSets', 'Main');
+  writeFileAtomic(join(root, 'labels.txt'), DIGIT_LABELS.slice(1).join('\n') + '\n');
   const list = (xs: string[]): string => xs.map((x) => `${x}\n`).join('');
   writeFileAtomic(join(main, 'train.txt'), list(ids.train));
   writeFileAtomic(join(main, 'trainval.txt'), list(ids.train));
   writeFileAtomic(join(main, 'test.txt'), list(ids.test));
-  writeFileAtomic(join(root, 'labels.txt'), DIGIT_LABELS.slice(1).join('\n') + '\n');
   return { root, train: opts.train, test: opts.test };
 }
 
