@@ -47,16 +47,28 @@ export interface ExportResult {
   verification?: VerificationReport;
 }
 
-/** What a checkpoint's trainer state says about training, for the model's metadata. */
+/**
+ * What a checkpoint's trainer state says about training, for the model's metadata. Reads the trainer's
+ * state (train/trainer.ts TrainerState: `iteration`, `config.name`, `maps` = validation mAP points) and
+ * also plain `data`/`dataset`, `iterations`, `map`/`mAP`, `metric` keys.
+ */
 export function trainingInfoFromState(state: Record<string, unknown> | undefined): TrainingInfo | undefined {
   if (!state) return undefined;
   const info: TrainingInfo = {};
   const str = (...keys: string[]) => keys.map((k) => state[k]).find((v): v is string => typeof v === 'string');
   const num = (...keys: string[]) => keys.map((k) => state[k]).find((v): v is number => typeof v === 'number' && Number.isFinite(v));
-  const data = str('data', 'dataset', 'trainData');
+  const config = state.config as { name?: unknown } | undefined;
+  const data = str('data', 'dataset', 'trainData') ?? (typeof config?.name === 'string' ? `config ${config.name}` : undefined);
   const iterations = num('iterations', 'iteration');
-  const map = num('map', 'mAP', 'bestMap');
-  const metric = str('metric', 'mapMetric');
+  let map = num('map', 'mAP', 'bestMap');
+  let metric = str('metric', 'mapMetric');
+  const points = Array.isArray(state.maps) ? (state.maps as { iteration?: unknown; map?: unknown; images?: unknown }[]) : [];
+  const last = points.filter((p) => typeof p?.map === 'number' && Number.isFinite(p.map)).at(-1);
+  if (map === undefined && last) {
+    map = last.map as number;
+    // The trainer validates with VOC07 11-point AP (train/validate.ts).
+    metric ??= `VOC07 11-point mAP on ${String(last.images)} validation images at iteration ${String(last.iteration)}`;
+  }
   if (data !== undefined) info.data = data;
   if (iterations !== undefined) info.iterations = iterations;
   if (map !== undefined) info.map = map;
@@ -89,10 +101,16 @@ export async function exportOnnx(opts: ExportOptions): Promise<ExportResult> {
   if (existsSync(out) && statSync(out).isDirectory()) throw new SsdError(`--out ${opts.out}: is a directory`);
   if (opts.image !== undefined && !existsSync(opts.image)) throw new SsdError(`--image ${opts.image}: no such file`);
 
+  const t0 = performance.now();
+  const secs = () => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
+  const doVerify = opts.verify ?? true;
+  const steps = doVerify ? 3 : 2;
   const { spec, weights, training } = resolveModel(opts);
+  log(`export [1/${steps}]: ${spec.name} from ${opts.checkpoint ?? `random init (seed ${opts.seed ?? 1})`}: building the graph`);
   const built = buildOnnxModelInfo({ ...opts, spec, weights, training });
   let verification: VerificationReport | undefined;
-  if (opts.verify ?? true) {
+  if (doVerify) {
+    log(`export [2/${steps}]: graph built (${(built.bytes.length / 1e6).toFixed(2)} MB, ${secs()}); verifying against the tfjs model`);
     const { verifyExport } = await import('./verify.js');
     verification = await verifyExport({
       spec, weights, bytes: built.bytes, input: opts.input ?? 'float-nchw', postprocess: opts.postprocess ?? 'decode',
@@ -101,6 +119,7 @@ export async function exportOnnx(opts: ExportOptions): Promise<ExportResult> {
     if (!verification.passed) throw new SsdError(`verification failed, nothing written: ${verification.failures.join('; ')}`);
   }
   // Verified bytes only reach `out`, and atomically: a failed or interrupted export leaves no partial file.
+  log(`export [${steps}/${steps}]: writing ${out} (${secs()})`);
   writeFileAtomic(out, built.bytes);
   return {
     path: out, bytes: built.bytes.length, spec: spec.name, numPriors: built.numPriors, outputs: built.outputs,

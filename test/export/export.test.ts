@@ -91,3 +91,15 @@ describe('exportOnnx', () => {
     expect((bad as { stderr: string }).stderr.trim().split('\n')).toEqual([expect.stringMatching(/^ssd export-onnx: checkpoint .*garbage\.ssdckpt: not an SSD checkpoint \(bad magic\)$/)]);
   });
 });
+
+describe('trainingInfoFromState', () => {
+  it('reads the trainer state (iteration, config, last validation mAP) and plain keys', async () => {
+    const { trainingInfoFromState } = await import('../../export/index.js');
+    expect(trainingInfoFromState({
+      iteration: 5000, config: { name: 'ssd300-voc' }, maps: [{ iteration: 2500, map: 0.41, images: 500 }, { iteration: 5000, map: 0.52, images: 4952 }],
+    })).toEqual({ data: 'config ssd300-voc', iterations: 5000, map: 0.52, metric: 'VOC07 11-point mAP on 4952 validation images at iteration 5000' });
+    expect(trainingInfoFromState({ dataset: 'voc07+12', iterations: 120000, mAP: 0.772, metric: 'VOC07 test' })).toEqual({ data: 'voc07+12', iterations: 120000, map: 0.772, metric: 'VOC07 test' });
+    expect(trainingInfoFromState({ rng: { seed: 1 } })).toBeUndefined();
+    expect(trainingInfoFromState(undefined)).toBeUndefined();
+  });
+});
