@@ -11,7 +11,7 @@ import { SsdError, oneLine } from '../core/errors.js';
 import { Detector, type LoadOptions, type Prepared, type RawOutputs } from './detector.js';
 import type { ImageInput, RawFrame } from './preprocess.js';
 
-export interface ModelBenchOptions extends Pick<LoadOptions, 'device' | 'threads' | 'graphOptimization' | 'thread' | 'log'> {
+export interface ModelBenchOptions extends Pick<LoadOptions, 'device' | 'threads' | 'graphOptimization' | 'thread' | 'log' | 'spinWait'> {
   /** Frames timed in each of the two modes (default 40). */
   frames?: number;
   /** Rounds the frames are split into, alternating modes (default 4). */
@@ -110,7 +110,7 @@ export async function benchModel(modelPath: string, o: ModelBenchOptions = {}): 
   const rounds = Math.max(1, Math.min(frames, Math.floor(o.rounds ?? 4)));
   const threshold = o.threshold ?? 0.5;
   const source = await frameSource(o);
-  const d = await Detector.load(modelPath, { device: o.device, threads: o.threads, graphOptimization: o.graphOptimization, thread: o.thread, log: o.log });
+  const d = await Detector.load(modelPath, { device: o.device, threads: o.threads, graphOptimization: o.graphOptimization, thread: o.thread, log: o.log, spinWait: o.spinWait });
   const pre: number[] = [];
   const inf: number[] = [];
   const post: number[] = [];
@@ -150,28 +150,31 @@ export async function benchModel(modelPath: string, o: ModelBenchOptions = {}): 
 }
 
 /**
- * n frames through the detector with one frame in each stage: while frame i is inferred (on the
- * inference thread), frame i+1 is decoded and frame i-1 postprocessed on this one.
+ * n frames through the detector, as a stream runs them: frame i+1 is submitted to the inference
+ * thread while frame i is still being inferred (so that thread never waits for this one), and while
+ * it runs, this thread postprocesses frame i and prepares frame i+2.
  */
 async function pipeline(d: Detector, next: () => ImageInput, n: number, threshold: number, pre: number[], inf: number[], post: number[]): Promise<void> {
-  let preparing: Promise<Prepared> = d.prepare(next());
-  let previous: { raw: RawOutputs; prepared: Prepared } | undefined;
-  const finish = (p: { raw: RawOutputs; prepared: Prepared }) => {
+  type InFlight = Promise<{ raw: RawOutputs; prepared: Prepared }>;
+  const inFlight: InFlight[] = [];
+  const finish = async (p: InFlight) => {
+    const { raw, prepared } = await p;
+    inf.push(raw.inferMs);
     const t = performance.now();
-    d.finish(p.raw, p.prepared, { threshold });
+    d.finish(raw, prepared, { threshold });
     post.push(performance.now() - t);
   };
+  let preparing: Promise<Prepared> | undefined = d.prepare(next());
   for (let i = 0; i < n; i++) {
-    const prepared = await preparing;
+    const prepared: Prepared = await preparing!;
     pre.push(prepared.prepareMs);
-    const running = d.run(prepared);
-    if (i + 1 < n) preparing = d.prepare(next());
-    if (previous) finish(previous);
-    const raw = await running;
-    inf.push(raw.inferMs);
-    previous = { raw, prepared };
+    const ran = d.run(prepared).then((raw) => ({ raw, prepared }));
+    ran.catch(() => undefined); // a failure surfaces where it is awaited, in order
+    inFlight.push(ran);
+    preparing = i + 1 < n ? d.prepare(next()) : undefined;
+    if (inFlight.length >= 2) await finish(inFlight.shift()!);
   }
-  if (previous) finish(previous);
+  while (inFlight.length) await finish(inFlight.shift()!);
 }
 
 const f1 = (v: number) => v.toFixed(1);

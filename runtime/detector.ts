@@ -55,6 +55,8 @@ export interface LoadOptions {
    * pipelining relies on it); 'main': in-process, as plain onnxruntime-node.
    */
   thread?: 'worker' | 'main';
+  /** onnxruntime's spin-waiting of idle intra-op threads (see SessionOptions.spinWait). */
+  spinWait?: boolean;
 }
 
 export interface DetectOptions {
@@ -94,7 +96,10 @@ export interface Prepared {
 /** The outputs of one session.run, as onnxruntime returned them. */
 export interface RawOutputs {
   values: Record<string, TensorLike>;
+  /** session.run's own time on the inference thread, ms. */
   inferMs: number;
+  /** From calling run to its result, ms: inferMs plus any wait behind an earlier run and the thread hops. */
+  latencyMs: number;
 }
 
 const DEFAULT_THRESHOLD = 0.5;
@@ -159,7 +164,7 @@ export class Detector {
     const providers = opts.providers ? toProviderSpecs(opts.providers) : profile?.providers ?? [{ name: 'cpu' }];
     const threads = opts.threads ?? profile?.threads;
     const context = profile ? `device ${profile.name}${opts.device === undefined ? ' (detected)' : ''}` : 'providers given';
-    const opened = await openSession(modelPath, { providers, threads, graphOptimization: opts.graphOptimization, log: opts.log, context, thread: opts.thread });
+    const opened = await openSession(modelPath, { providers, threads, graphOptimization: opts.graphOptimization, log: opts.log, context, thread: opts.thread, spinWait: opts.spinWait });
     let batch: number | 'dynamic';
     try {
       batch = checkModelShape(modelPath, opened.session, metadata);
@@ -266,13 +271,17 @@ export class Detector {
     return { prepared: { tensor: this.makeTensor(data, n), count: kept.length, geometries, prepareMs: performance.now() - t0 }, ok: kept, errors };
   }
 
-  /** The bare session.run on a prepared tensor. */
+  /**
+   * The bare session.run on a prepared tensor. Several runs may be in flight: they execute one after
+   * the other, in call order, on the inference thread (so submitting frame i+1 before frame i is done
+   * keeps that thread busy).
+   */
   async run(prepared: Prepared): Promise<RawOutputs> {
     this.checkOpen();
     const t0 = performance.now();
     const r = await this.session.run(this.session.inputNames[0]!, prepared.tensor);
     prepared.tensor.data = r.input;
-    return { values: r.outputs, inferMs: performance.now() - t0 };
+    return { values: r.outputs, inferMs: r.computeMs, latencyMs: performance.now() - t0 };
   }
 
   /** Postprocessing: the core's decode + NMS when the graph has none, then boxes in original pixels. */
@@ -327,14 +336,28 @@ export class Detector {
       r.errors.forEach((e, j) => { if (e) results[start + j] = { ok: false, input: names[start + j]!, error: oneLine(e) }; });
       return { prepared: r.prepared, idx: r.ok.map((j) => start + j) };
     };
+    type Ran = { idx: number[]; prepared: Prepared; raw: RawOutputs };
+    const inFlight: Array<Promise<Ran>> = [];
+    const finishOne = async (p: Promise<Ran>) => {
+      const { idx, prepared, raw } = await p;
+      const dets = this.finish(raw, prepared, opts);
+      idx.forEach((i, j) => { results[i] = { ok: true, input: names[i]!, detections: dets[j]! }; });
+    };
+    // Two runs in flight: the inference thread starts batch g+1 the moment batch g is done, while
+    // this thread postprocesses g and decodes g+2.
     let next = inputs.length ? prepareGroup(0) : undefined;
     for (let start = 0; start < inputs.length; start += B) {
       const cur = await next!;
       next = start + B < inputs.length ? prepareGroup(start + B) : undefined;
-      if (!cur.prepared) continue;
-      const dets = this.finish(await this.run(cur.prepared), cur.prepared, opts);
-      cur.idx.forEach((i, j) => { results[i] = { ok: true, input: names[i]!, detections: dets[j]! }; });
+      if (cur.prepared) {
+        const prepared = cur.prepared;
+        const ran = this.run(prepared).then((raw) => ({ idx: cur.idx, prepared, raw }));
+        ran.catch(() => undefined); // rejections surface where it is awaited, in order
+        inFlight.push(ran);
+      }
+      if (inFlight.length >= 2) await finishOne(inFlight.shift()!);
     }
+    while (inFlight.length) await finishOne(inFlight.shift()!);
     return results;
   }
 

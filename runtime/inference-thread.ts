@@ -30,6 +30,8 @@ export interface RunResult {
   outputs: Record<string, TensorLike>;
   /** The input data, usable again (a worker hands back the buffer it was given). */
   input: TensorArray;
+  /** Milliseconds session.run itself took on its thread (not counting any wait in the queue). */
+  computeMs: number;
 }
 
 /** One loaded model on one thread. */
@@ -62,8 +64,10 @@ export function mainThreadFactory(): SessionFactory {
         outputMetadata: s.outputMetadata,
         async run(inputName, input) {
           const t = new ort.Tensor(input.type, input.data as Float32Array, input.dims);
+          // run() defers its synchronous work with setImmediate: time from inside that callback's turn.
+          const t0 = performance.now();
           const out = await s.run({ [inputName]: t });
-          return { outputs: out as Record<string, TensorLike>, input: input.data };
+          return { outputs: out as Record<string, TensorLike>, input: input.data, computeMs: performance.now() - t0 };
         },
         release: () => s.release(),
       };
@@ -90,7 +94,9 @@ parentPort.on('message', async (m) => {
         inputMetadata: session.inputMetadata, outputMetadata: session.outputMetadata });
     } else if (m.kind === 'run') {
       const t = new ort.Tensor(m.input.type, m.input.data, m.input.dims);
+      const t0 = performance.now();
       const out = await session.run({ [m.name]: t });
+      const ms = performance.now() - t0;
       const outputs = {};
       const transfer = [m.input.data.buffer];
       for (const k of Object.keys(out)) {
@@ -98,7 +104,7 @@ parentPort.on('message', async (m) => {
         outputs[k] = { type: o.type, data: o.data, dims: o.dims };
         if (o.data && o.data.buffer && o.data.byteOffset === 0 && o.data.byteLength === o.data.buffer.byteLength) transfer.push(o.data.buffer);
       }
-      reply({ id: m.id, ok: true, outputs, input: m.input.data }, transfer);
+      reply({ id: m.id, ok: true, outputs, input: m.input.data, ms }, transfer);
     } else if (m.kind === 'release') {
       if (session) await session.release();
       session = null;
@@ -173,7 +179,7 @@ export function workerThreadFactory(logLevel: 'verbose' | 'info' | 'warning' | '
         async run(inputName, input) {
           const transfer = ownsBuffer(input.data) ? [input.data.buffer as ArrayBuffer] : [];
           const r2 = await call({ kind: 'run', name: inputName, input: { type: input.type, data: input.data, dims: input.dims } }, transfer);
-          return { outputs: r2.outputs as Record<string, TensorLike>, input: r2.input as TensorArray };
+          return { outputs: r2.outputs as Record<string, TensorLike>, input: r2.input as TensorArray, computeMs: r2.ms as number };
         },
         async release() {
           if (!dead) await call({ kind: 'release' }).catch(() => undefined);

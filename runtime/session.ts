@@ -31,6 +31,11 @@ export interface SessionOptions {
    * inferred (see inference-thread.ts); 'main' runs it in-process, as onnxruntime-node does.
    */
   thread?: 'worker' | 'main';
+  /**
+   * Whether idle intra-op threads spin-wait for work (onnxruntime's default, true). Spinning shaves
+   * a little latency off a lone inference but burns the cores that decoding the next frame needs.
+   */
+  spinWait?: boolean;
 }
 
 export interface SkippedProvider {
@@ -94,6 +99,9 @@ function sessionOptions(o: SessionOptions, providers: ProviderSpec[]): ort.Infer
     graphOptimizationLevel: o.graphOptimization ?? 'all',
     logSeverityLevel: process.env.SSD_DEBUG === '1' ? 2 : 3,
   };
+  if (o.spinWait !== undefined) {
+    opts.extra = { session: { intra_op: { allow_spinning: o.spinWait ? '1' : '0' }, inter_op: { allow_spinning: o.spinWait ? '1' : '0' } } };
+  }
   if (o.threads !== undefined && o.threads > 0) {
     opts.intraOpNumThreads = o.threads;
     opts.interOpNumThreads = 1;

@@ -128,8 +128,13 @@ describe('raw frames', () => {
       if (i + 1 < frames.length) preparing = d.prepare(frames[i + 1]!);
       piped.push(d.finish(await running, p, { threshold: 0.2 })[0]!);
     }
+    // All three runs in flight at once: they queue on the inference thread and resolve in order.
+    const prepared = await Promise.all(frames.map((f) => d.prepare(f)));
+    const runs = prepared.map((p) => d.run(p));
+    const queued = (await Promise.all(runs)).map((raw, i) => d.finish(raw, prepared[i]!, { threshold: 0.2 })[0]!);
     await d.dispose();
     piped.forEach((p, i) => expectSameDetections(p, direct[i]!));
+    queued.forEach((p, i) => expectSameDetections(p, direct[i]!));
   });
 });
 
