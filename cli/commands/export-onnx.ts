@@ -1,6 +1,6 @@
 import { SsdError } from '../../core/errors.js';
 import { INPUT_LAYOUTS, POSTPROCESS_MODES } from '../../core/model-metadata.js';
-import { specByName, SPECS } from '../../core/specs.js';
+import { SPECS } from '../../core/specs.js';
 import { choiceFlag, intFlag, parseFlags, type Command } from '../args.js';
 
 const USAGE = `Usage: ssd export-onnx (--checkpoint DIR | --init random --config NAME) --out model.onnx [options]
@@ -11,7 +11,8 @@ verified against the TensorFlow.js model before it is written (atomically).
   --checkpoint DIR      training directory or .ssdckpt file
   --init random         no checkpoint: seeded random weights (benchmarks, tests)
   --seed S              seed for --init random (default 1)
-  --config NAME         model config (${Object.keys(SPECS).join(', ')}); required with --init random
+  --config NAME         model config: a built-in spec (${Object.keys(SPECS).join(', ')}), a training
+                        config of train/configs (digits, ...) or a config .json; required with --init random
   --out FILE            output .onnx file (required)
   --opset N             ONNX opset, 13..18 (default 17)
   --fp16                float16 weights and compute, float32 inputs/outputs
@@ -59,7 +60,7 @@ const command: Command = {
       checkpoint: values.checkpoint,
       init,
       seed: intFlag('export-onnx', 'seed', values.seed, 1, 0, 2 ** 32 - 1),
-      spec: values.config === undefined ? undefined : specByName(values.config),
+      spec: values.config === undefined ? undefined : (await import('../../train/config.js')).resolveConfig(values.config).spec,
       out: values.out,
       opset: intFlag('export-onnx', 'opset', values.opset, DEFAULT_OPSET, MIN_OPSET, MAX_OPSET),
       fp16: values.fp16 ?? false,
