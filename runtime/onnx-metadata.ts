@@ -149,7 +149,9 @@ export function readOnnxHeader(path: string): OnnxHeader {
     throw new SsdError(code === 'ENOENT' ? `model ${path}: file not found` : `model ${path}: cannot open (${code ?? (err as Error).message})`);
   }
   try {
-    const size = fstatSync(fd).size;
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new SsdError(`model ${path}: not a file`);
+    const size = st.size;
     if (size === 0) throw new SsdError(`model ${path}: file is empty`);
     const cur = new FileCursor(fd, size);
     const props: Record<string, string> = {};

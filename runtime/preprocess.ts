@@ -133,7 +133,8 @@ export async function decodeImage(input: string | Uint8Array, inputSize: number,
         background: { r: r!, g: gg!, b: b!, alpha: 1 },
       });
     }
-    const { data, info } = await pipe.raw().toBuffer({ resolveWithObject: true });
+    // 16-bit PNGs/TIFFs would otherwise come out as 16-bit samples.
+    const { data, info } = await pipe.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     if (info.channels !== 3 || info.width !== inputSize || info.height !== inputSize) {
       throw new SsdError(`${name}: decoded to ${info.width}x${info.height}x${info.channels}, expected ${inputSize}x${inputSize}x3`);
     }

@@ -69,6 +69,10 @@ describe('readOnnxHeader', () => {
     expect(() => readModelMetadata(path)).toThrow(/corrupt SSD metadata/);
   });
 
+  it('a directory is not a model', () => {
+    expect(() => readOnnxHeader(tmp.dir)).toThrow(`model ${tmp.dir}: not a file`);
+  });
+
   it.each([
     ['missing', null, /file not found/],
     ['empty', new Uint8Array(0), /file is empty/],

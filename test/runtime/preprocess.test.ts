@@ -167,3 +167,14 @@ describe('decodeImage (sharp)', () => {
     await expect(decodeImage('/nonexistent/x.jpg', 8, CAFFE)).rejects.toThrow('image /nonexistent/x.jpg: file not found');
   });
 });
+
+describe('decodeImage bit depth', () => {
+  it('a 16-bit PNG decodes to 8-bit RGB', async () => {
+    const px = new Uint16Array(4 * 4 * 3).fill(65535);
+    const png16 = await sharp(Buffer.from(px.buffer), { raw: { width: 4, height: 4, channels: 3, premultiplied: false } }).toColourspace('rgb16').png().toBuffer();
+    expect((await sharp(png16).metadata()).depth).toBe('ushort');
+    const img = await decodeImage(png16, 4, CAFFE);
+    expect(img.rgb.length).toBe(4 * 4 * 3);
+    expect(Array.from(img.rgb.subarray(0, 3))).toEqual([255, 255, 255]);
+  });
+});
