@@ -146,32 +146,64 @@ const POS_BITS = 2 ** 22;
  * SSD detection output over P boxes and C classes (scoresPC row-major [P * C], probabilities).
  * Class 0 (background) is skipped. Returns detections sorted by score descending (ties: lower class id,
  * then lower box index).
- *
- * Rather than running NMS class by class and merging, all candidates are walked once in that final
- * order, each class keeping its own NMS state and its own top-k count; the walk stops as soon as keepTopK
- * boxes are kept, because every later candidate ranks below all of them. The result is exactly that of
- * per-class NMS followed by a global top-k, at a fraction of the work (most low-score candidates are
- * never compared with anything).
  */
 export function multiclassNms(boxesXYXY: Float32Array, scoresPC: Float32Array, numClasses: number, opts: MulticlassNmsOptions = {}): Detections {
+  const thr = opts.confidenceThreshold ?? DEFAULT_POSTPROCESS.confidenceThreshold;
+  const C = numClasses;
+  const P = boxesXYXY.length >> 2;
+  if (scoresPC.length !== P * C) throw new RangeError(`multiclassNms: ${scoresPC.length} scores for ${P} boxes x ${C} classes`);
+  if (candScratch.length < P * C) candScratch = new Int32Array(P * C);
+  const cand = candScratch;
+  let n = 0;
+  // Row-major scan: one pass over memory (a class-major scan would stride through the matrix C times).
+  for (let p = 0, row = 0; p < P; p++, row += C) {
+    for (let c = 1; c < C; c++) if (scoresPC[row + c]! > thr) cand[n++] = c * P + p;
+  }
+  return nmsCandidates(boxesXYXY, scoresPC, C, cand, n, opts);
+}
+
+/**
+ * The detection output given its candidates: `candidates[0..n)` are positions c * P + p (class c, box p)
+ * whose score is above the confidence threshold, in any order. Only the candidates' scores and boxes are
+ * read, so a caller that found them itself (postprocess) need not fill the rest of scoresPC / boxesXYXY.
+ *
+ * Rather than running NMS class by class and merging, the candidates are visited once in the final
+ * order (score desc, class asc, box asc), each class keeping its own NMS state and its own top-k count;
+ * the walk stops as soon as keepTopK boxes are kept, because every later candidate ranks below all of
+ * them. That is exactly per-class NMS followed by a global top-k, but the candidates come off a binary
+ * heap only as far as the walk goes, and most low-score ones are never sorted or compared.
+ */
+export function nmsCandidates(
+  boxesXYXY: Float32Array, scoresPC: Float32Array, numClasses: number, candidates: Int32Array, n: number, opts: MulticlassNmsOptions = {},
+): Detections {
   const thr = opts.confidenceThreshold ?? DEFAULT_POSTPROCESS.confidenceThreshold;
   const topK = opts.topKPerClass ?? DEFAULT_POSTPROCESS.topKPerClass;
   const nmsThr = opts.nmsThreshold ?? DEFAULT_POSTPROCESS.nmsThreshold;
   const keepTopK = opts.keepTopK ?? DEFAULT_POSTPROCESS.keepTopK;
   const C = numClasses;
   const P = boxesXYXY.length >> 2;
-  if (scoresPC.length !== P * C) throw new RangeError(`multiclassNms: ${scoresPC.length} scores for ${P} boxes x ${C} classes`);
 
-  // Candidates as positions c * P + p, so that ascending position = (class asc, box asc).
-  if (candScratch.length < P * C) candScratch = new Int32Array(P * C);
-  const cand = candScratch;
-  let n = 0;
-  for (let c = 1; c < C; c++) {
-    for (let p = 0, at = c; p < P; p++, at += C) {
-      if (scoresPC[at]! > thr) cand[n++] = c * P + p;
+  // Fast path: non-negative scores (threshold >= 0) and positions < 2^22 pack with the score's float32
+  // bits into one exact float64 key; otherwise a comparator sort orders the positions.
+  const packed = thr >= 0 && P * C < POS_BITS;
+  const heap = packed ? keys(n) : undefined;
+  let order: Int32Array | undefined;
+  let size = n;
+  if (heap) {
+    for (let i = 0; i < n; i++) {
+      const pos = candidates[i]!;
+      const c = (pos / P) | 0;
+      f32[0] = scoresPC[(pos - c * P) * C + c]!;
+      heap[i] = u32[0]! * POS_BITS + (POS_BITS - 1 - pos);
     }
+    for (let i = (size >> 1) - 1; i >= 0; i--) siftDown(heap, i, size);
+  } else {
+    const scoreAt = (pos: number): number => {
+      const c = (pos / P) | 0;
+      return scoresPC[(pos - c * P) * C + c]!;
+    };
+    order = Int32Array.from(Array.from(candidates.subarray(0, n)).sort((a, b) => scoreAt(b) - scoreAt(a) || a - b));
   }
-  const order = sortPositions(cand, n, scoresPC, P, C, thr);
 
   const cap = Math.max(0, Math.min(keepTopK, n));
   if (keptIdx.length < cap) {
@@ -184,7 +216,16 @@ export function multiclassNms(boxesXYXY: Float32Array, scoresPC: Float32Array, n
   const seen = new Int32Array(C);
   let kept = 0;
   for (let i = 0; i < n && kept < cap; i++) {
-    const pos = order[i]!;
+    let pos: number;
+    if (heap) {
+      const top = heap[0]!;
+      size--;
+      heap[0] = heap[size]!;
+      siftDown(heap, 0, size);
+      pos = POS_BITS - 1 - (top % POS_BITS);
+    } else {
+      pos = order![i]!;
+    }
     const c = (pos / P) | 0;
     const p = pos - c * P;
     if (seen[c]! >= topK) continue;
@@ -234,35 +275,17 @@ export function multiclassNms(boxesXYXY: Float32Array, scoresPC: Float32Array, n
   return det;
 }
 
-let orderScratch = new Int32Array(0);
-
-/**
- * Sorts candidate positions (c * P + p) by score descending, position ascending on ties. With
- * non-negative scores (threshold >= 0) and fewer than 2^22 positions, the score's float32 bits and the
- * position pack into one exact float64 key and a native Float64Array sort does the work.
- */
-function sortPositions(cand: Int32Array, n: number, scoresPC: Float32Array, P: number, C: number, thr: number): Int32Array {
-  if (orderScratch.length < n) orderScratch = new Int32Array(Math.max(n, orderScratch.length * 2));
-  const order = orderScratch;
-  const scoreAt = (pos: number): number => {
-    const c = (pos / P) | 0;
-    return scoresPC[(pos - c * P) * C + c]!;
-  };
-  if (thr >= 0 && P * C < POS_BITS) {
-    const k = keys(n);
-    for (let i = 0; i < n; i++) {
-      const pos = cand[i]!;
-      f32[0] = scoreAt(pos);
-      k[i] = u32[0]! * POS_BITS + (POS_BITS - 1 - pos);
-    }
-    const view = k.subarray(0, n);
-    view.sort();
-    for (let i = 0; i < n; i++) order[i] = POS_BITS - 1 - (view[n - 1 - i]! % POS_BITS);
-    return order;
+/** Max-heap sift-down on heap[0..size). */
+function siftDown(heap: Float64Array, at: number, size: number): void {
+  const v = heap[at]!;
+  let i = at;
+  for (;;) {
+    let child = 2 * i + 1;
+    if (child >= size) break;
+    if (child + 1 < size && heap[child + 1]! > heap[child]!) child++;
+    if (heap[child]! <= v) break;
+    heap[i] = heap[child]!;
+    i = child;
   }
-  // Candidates passed `score > thr`, so none is NaN.
-  const list = Array.from(cand.subarray(0, n));
-  list.sort((a, b) => scoreAt(b) - scoreAt(a) || a - b);
-  order.set(list);
-  return order;
+  heap[i] = v;
 }

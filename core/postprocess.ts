@@ -3,7 +3,7 @@
  * NMS (SSD-SPEC "Inference"). The runtime and the trainer's validation both call postprocess().
  */
 import { decodeInto } from './box-coding.js';
-import { multiclassNms, type Detections, type MulticlassNmsOptions } from './nms.js';
+import { nmsCandidates, type Detections, type MulticlassNmsOptions } from './nms.js';
 import type { SsdSpec } from './specs.js';
 
 export interface PostprocessOptions extends MulticlassNmsOptions {
@@ -40,45 +40,20 @@ export function softmaxRows(logits: Float32Array, C: number, out?: Float32Array)
 }
 
 let probScratch = new Float32Array(0);
-
-/**
- * Softmax of the rows where some foreground class can exceed `thr`; elsewhere the foreground
- * probabilities are written as 0. Exact for thresholding: a foreground probability is
- * exp(l_c - max) / sum <= exp(l_c - max) (the sum is >= 1), so when every l_c - max is below log(thr)
- * none can pass, and the row's exponentials are never computed. On a trained SSD this skips most rows.
- */
-function softmaxLiveRows(logits: Float32Array, C: number, thr: number, out: Float32Array): void {
-  // The margin keeps rounding of exp/log from ever skipping a row whose probability could reach thr.
-  const cut = thr > 0 ? Math.log(thr) - 1e-6 : -Infinity;
-  if (rowScratch.length < C) rowScratch = new Float64Array(C);
-  const e = rowScratch;
-  for (let row = 0; row < logits.length; row += C) {
-    let max = logits[row]!;
-    let fgMax = -Infinity;
-    for (let c = 1; c < C; c++) {
-      const v = logits[row + c]!;
-      if (v > fgMax) fgMax = v;
-    }
-    if (fgMax > max) max = fgMax;
-    if (fgMax - max < cut) {
-      out[row] = 1;
-      for (let c = 1; c < C; c++) out[row + c] = 0;
-      continue;
-    }
-    let sum = 0;
-    for (let c = 0; c < C; c++) {
-      const v = Math.exp(logits[row + c]! - max);
-      e[c] = v;
-      sum += v;
-    }
-    for (let c = 0; c < C; c++) out[row + c] = e[c]! / sum;
-  }
-}
 let boxScratch = new Float32Array(0);
+let candScratch = new Int32Array(0);
 
 /**
  * Detections of one image from its P*4 box regressions and P*C class scores. Boxes are xyxy in [0, 1]
  * of the network input. Thresholds default to spec.postprocess.
+ *
+ * One pass over the rows finds the candidates (box, class) above the threshold and decodes only their
+ * boxes. With logits, a row is softmaxed only when some foreground class can pass: with d = l_c - l_0
+ * (l_0 the background logit), p_c = e^l_c / sum_j e^l_j <= e^l_c / (e^l_0 + e^l_c) = e^d / (1 + e^d),
+ * which is <= thr when d <= log(thr / (1 - thr)); a row whose foreground logits all stay below
+ * l_0 + log(thr / (1 - thr)) has no candidate, and its exponentials are never computed. On a trained SSD, where
+ * background wins almost everywhere, that skips most rows. The result is exactly that of
+ * softmaxRows + decodeBoxes + multiclassNms.
  */
 export function postprocess(locP4: Float32Array, confPC: Float32Array, priorsCXCYWH: Float32Array, spec: SsdSpec, opts: PostprocessOptions = {}): Detections {
   const C = spec.labels.length;
@@ -86,27 +61,47 @@ export function postprocess(locP4: Float32Array, confPC: Float32Array, priorsCXC
   if (locP4.length !== P * 4) throw new RangeError(`postprocess: ${locP4.length / 4} box regressions for ${P} default boxes`);
   if (confPC.length !== P * C) throw new RangeError(`postprocess: ${confPC.length} class scores for ${P} default boxes x ${C} classes`);
   const thr = opts.confidenceThreshold ?? spec.postprocess.confidenceThreshold;
+  const fromLogits = opts.fromLogits ?? true;
 
-  if (probScratch.length < P * C) probScratch = new Float32Array(P * C);
+  if (fromLogits && probScratch.length < P * C) probScratch = new Float32Array(P * C);
   if (boxScratch.length < P * 4) boxScratch = new Float32Array(P * 4);
+  if (candScratch.length < P * C) candScratch = new Int32Array(P * C);
+  if (rowScratch.length < C) rowScratch = new Float64Array(C);
+  const probs = fromLogits ? probScratch.subarray(0, P * C) : confPC;
   const boxes = boxScratch.subarray(0, P * 4);
-  let probs = confPC;
-  if (opts.fromLogits ?? true) {
-    probs = probScratch.subarray(0, P * C);
-    softmaxLiveRows(confPC, C, thr, probs);
-  }
-
-  // Decode only the boxes that some foreground class could keep; the others are never read by NMS.
+  const cand = candScratch;
+  const e = rowScratch;
+  // The margin keeps rounding in exp/log from ever skipping a row whose probability could pass thr.
+  const cut = thr > 0 && thr < 1 ? Math.log(thr / (1 - thr)) - 1e-6 : thr >= 1 ? Infinity : -Infinity;
+  let n = 0;
   for (let p = 0, row = 0; p < P; p++, row += C) {
-    for (let c = 1; c < C; c++) {
-      if (probs[row + c]! > thr) {
-        decodeInto(locP4, p, priorsCXCYWH, p, spec.variances, boxes, p, 1);
-        break;
+    const before = n;
+    if (fromLogits) {
+      // Live iff some foreground logit reaches l_0 + cut; the scan stops at the first one.
+      const bar = confPC[row]! + cut;
+      let c1 = 1;
+      while (c1 < C && !(confPC[row + c1]! >= bar)) c1++;
+      if (c1 === C) continue;
+      let max = confPC[row]!;
+      for (let c = 1; c < C; c++) if (confPC[row + c]! > max) max = confPC[row + c]!;
+      let sum = 0;
+      for (let c = 0; c < C; c++) {
+        const v = Math.exp(confPC[row + c]! - max);
+        e[c] = v;
+        sum += v;
       }
+      for (let c = 1; c < C; c++) {
+        const prob = Math.fround(e[c]! / sum);
+        probs[row + c] = prob;
+        if (prob > thr) cand[n++] = c * P + p;
+      }
+    } else {
+      for (let c = 1; c < C; c++) if (confPC[row + c]! > thr) cand[n++] = c * P + p;
     }
+    if (n > before) decodeInto(locP4, p, priorsCXCYWH, p, spec.variances, boxes, p, 1);
   }
 
-  const det = multiclassNms(boxes, probs, C, {
+  const det = nmsCandidates(boxes, probs, C, cand, n, {
     confidenceThreshold: thr,
     topKPerClass: opts.topKPerClass ?? spec.postprocess.topKPerClass,
     nmsThreshold: opts.nmsThreshold ?? spec.postprocess.nmsThreshold,

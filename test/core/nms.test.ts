@@ -1,6 +1,6 @@
 // SSD-SPEC "Inference": per class keep scores > 0.01, top 400, NMS at Jaccard 0.45, keep the top 200 overall.
 import { describe, expect, it } from 'vitest';
-import { multiclassNms, nms } from '../../core/nms.js';
+import { multiclassNms, nms, nmsCandidates } from '../../core/nms.js';
 import { iou } from '../../core/iou.js';
 import { createRng, type Rng } from '../../core/rng.js';
 
@@ -156,6 +156,40 @@ describe('multiclassNms', () => {
       s2[p * C + 1] = 0.5 + p * 1e-4;
     }
     expect(multiclassNms(b2, s2, C, { keepTopK: 1000 }).count).toBe(400);
+  });
+
+  it('takes the comparator path for negative thresholds and for more than 2^22 (box, class) positions, with the same results', () => {
+    const rng = createRng(5);
+    const P = 300, C = 4;
+    const boxes = randomBoxes(rng, P, 3);
+    const scoresPC = Float32Array.from({ length: P * C }, () => Math.round(rng.next() * 50) / 50);
+    for (let p = 0; p < 40; p++) scoresPC[p * C + 1] = -rng.next(); // negative scores, allowed by a negative threshold
+    const opts = { confidenceThreshold: -0.5, topKPerClass: 100, nmsThreshold: 0.45, keepTopK: 150 };
+    const det = multiclassNms(boxes, scoresPC, C, opts);
+    const ref = bruteMulticlass(boxes, scoresPC, C, -0.5, 100, 0.45, 150);
+    expect(Array.from(det.classIds)).toEqual(ref.map((d) => d.cls));
+    expect(Array.from(det.scores)).toEqual(ref.map((d) => d.score));
+    // 2^21 + 1 boxes x 2 classes > 2^22 positions; only a few score above the threshold.
+    const big = 2 ** 21 + 1;
+    const bigBoxes = new Float32Array(big * 4);
+    const bigScores = new Float32Array(big * 2);
+    const picks = [0, 17, 2 ** 20, big - 2, big - 1];
+    picks.forEach((p, i) => {
+      bigBoxes.set([i, 0, i + 1, 1], p * 4);
+      bigScores[p * 2 + 1] = 0.5 + (i % 2) * 0.25;
+    });
+    const d2 = multiclassNms(bigBoxes, bigScores, 2);
+    expect(Array.from(d2.boxesXYXY.filter((_, k) => k % 4 === 0))).toEqual([1, 3, 0, 2, 4]); // score desc, then box index
+  });
+
+  it('nmsCandidates reads only the candidates it is given', () => {
+    const C = 3;
+    const boxes = new Float32Array([0, 0, 1, 1, 5, 5, 6, 6, NaN, NaN, NaN, NaN]);
+    const scoresPC = new Float32Array([0, 0.9, NaN, 0, 0.2, 0.7, NaN, NaN, NaN]); // box 2 and (0, class 2) are garbage
+    const P = 3;
+    const det = nmsCandidates(boxes, scoresPC, C, Int32Array.from([2 * P + 1, 1 * P + 0, 1 * P + 1]), 3);
+    expect(Array.from(det.classIds)).toEqual([1, 2, 1]);
+    expect(Array.from(det.scores)).toEqual([0.9, 0.7, 0.2].map(Math.fround));
   });
 
   it('rejects a score matrix of the wrong size', () => {

@@ -51,6 +51,33 @@ describe('postprocess', () => {
     for (let i = 1; i < a.count; i++) expect(a.scores[i]).toBeLessThanOrEqual(a.scores[i - 1]!);
   });
 
+  it('rows skipped without a softmax are exactly those that cannot pass (logits on both sides of the bound)', () => {
+    // p_c <= e^d / (1 + e^d) with d = l_c - l_0, a bound reached when the other classes vanish: class 1 sits
+    // within 1e-3 of d = log(thr / (1 - thr)), the other classes 30+ below, so about half the rows pass.
+    const rng = createRng(8);
+    const n = 600; // the first 600 default boxes keep the exhaustive comparison (no NMS, no top-k) quick
+    const some = priors.subarray(0, n * 4);
+    const logits = new Float32Array(n * C);
+    for (let p = 0; p < n; p++) {
+      logits[p * C] = rng.normal() * 3;
+      const thr = [0.01, 0.005, 0.3][p % 3]!;
+      for (let c = 1; c < C; c++) logits[p * C + c] = logits[p * C]! + (c === 1 ? Math.log(thr / (1 - thr)) + (rng.next() - 0.5) * 2e-3 : -30 - rng.next());
+      if (p % 7 === 0) logits[p * C + 2] = logits[p * C]! + 1; // a foreground class wins the row
+    }
+    const loc = new Float32Array(n * 4);
+    for (const confidenceThreshold of [0.01, 0.005, 0.3, 0]) {
+      const opts = { confidenceThreshold, keepTopK: 100000, topKPerClass: 100000, nmsThreshold: 1 };
+      const det = postprocess(loc, logits, some, spec, { ...opts, clip: false });
+      const ref = multiclassNms(decodeBoxes(loc, some, spec.variances), softmaxRows(logits, C), C, opts);
+      expect(det.count).toBeGreaterThan(n / 7 + (confidenceThreshold > 0 ? n / 3 / 4 : n));
+      expect(det.count).toBe(ref.count);
+      // Byte-wise comparison: toEqual on tens of thousands of elements is slow.
+      for (const key of ['boxesXYXY', 'scores', 'classIds'] as const) {
+        expect(Buffer.from(det[key].buffer, det[key].byteOffset, det[key].byteLength).equals(Buffer.from(ref[key].buffer, ref[key].byteOffset, ref[key].byteLength)), key).toBe(true);
+      }
+    }
+  });
+
   it('options override the spec thresholds', () => {
     const { loc, logits } = heads(3);
     const det = postprocess(loc, logits, priors, spec, { confidenceThreshold: 0.2, keepTopK: 5 });
