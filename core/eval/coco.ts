@@ -232,39 +232,59 @@ export function evalCoco(gt: Dataset, dets: readonly Detection[]): CocoEvalResul
       const e = evals.get(key(i, k));
       if (e) E.push(e);
     }
+    if (E.length === 0) continue;
     for (let a = 0; a < A; a++) {
-      for (let m = 0; m < M; m++) {
-        if (E.length === 0) continue;
-        const maxDet = COCO_MAX_DETS[m]!;
-        const scores: number[] = [];
-        const refs: [ImgEval, number][] = [];
-        let npig = 0;
-        for (const per of E) {
-          const e = per[a]!;
-          const n = Math.min(e.scores.length, maxDet);
-          for (let d = 0; d < n; d++) {
-            scores.push(e.scores[d]!);
-            refs.push([e, d]);
-          }
-          npig += e.numPositives;
+      // Every image's detections laid end to end (image order, then score order within the image);
+      // rank = position within its image, which decides whether a maxDets cut keeps it.
+      let total = 0;
+      let npig = 0;
+      for (const per of E) {
+        total += per[a]!.scores.length;
+        npig += per[a]!.numPositives;
+      }
+      if (npig === 0) continue;
+      const scores = new Float64Array(total);
+      const rank = new Int32Array(total);
+      const matchedTP = new Uint8Array(T * total);
+      const ignoredTP = new Uint8Array(T * total);
+      let pos = 0;
+      for (const per of E) {
+        const e = per[a]!;
+        const D = e.scores.length;
+        for (let d = 0; d < D; d++) {
+          scores[pos + d] = e.scores[d]!;
+          rank[pos + d] = d;
         }
-        if (npig === 0) continue;
-        const order = [...scores.keys()].sort((x, y) => scores[y]! - scores[x]!);
-        const nd = order.length;
-        const rc = new Float64Array(nd);
-        const pr = new Float64Array(nd);
+        for (let t = 0; t < T; t++) {
+          for (let d = 0; d < D; d++) {
+            matchedTP[t * total + pos + d] = e.matched[t * D + d]!;
+            ignoredTP[t * total + pos + d] = e.ignored[t * D + d]!;
+          }
+        }
+        pos += D;
+      }
+      // One stable sort by descending score serves every maxDets: dropping the entries a cut removes
+      // leaves exactly the order a stable sort of the shorter list would give.
+      const order = [...Array(total).keys()].sort((x, y) => scores[y]! - scores[x]!);
+      const rc = new Float64Array(total);
+      const pr = new Float64Array(total);
+      for (let m = 0; m < M; m++) {
+        const maxDet = COCO_MAX_DETS[m]!;
         for (let t = 0; t < T; t++) {
           let tp = 0;
           let fp = 0;
-          for (let j = 0; j < nd; j++) {
-            const [e, d] = refs[order[j]!]!;
-            const D = e.scores.length;
-            const isMatched = e.matched[t * D + d] === 1;
-            const isIgnored = e.ignored[t * D + d] === 1;
+          let nd = 0;
+          const base = t * total;
+          for (let j = 0; j < total; j++) {
+            const p = order[j]!;
+            if (rank[p]! >= maxDet) continue;
+            const isMatched = matchedTP[base + p] === 1;
+            const isIgnored = ignoredTP[base + p] === 1;
             if (isMatched && !isIgnored) tp++;
             if (!isMatched && !isIgnored) fp++;
-            rc[j] = tp / npig;
-            pr[j] = tp / (fp + tp + SPACING_1);
+            rc[nd] = tp / npig;
+            pr[nd] = tp / (fp + tp + SPACING_1);
+            nd++;
           }
           recall[rIdx(t, k, a, m)] = nd > 0 ? rc[nd - 1]! : 0;
           for (let j = nd - 1; j > 0; j--) if (pr[j]! > pr[j - 1]!) pr[j - 1] = pr[j]!;
@@ -273,8 +293,8 @@ export function evalCoco(gt: Dataset, dets: readonly Detection[]): CocoEvalResul
           for (let r = 0; r < R; r++) {
             const thr = COCO_RECALL_THRESHOLDS[r]!;
             while (j < nd && rc[j]! < thr) j++;
+            // Past the last detection pycocotools stops filling and leaves zeros: the same.
             precision[pIdx(t, r, k, a, m)] = j < nd ? pr[j]! : 0;
-            // pycocotools stops at the first point past the end and leaves the rest at zero: the same.
           }
         }
       }
