@@ -95,8 +95,8 @@ function resolveModel(opts: ExportOptions): { spec: SsdSpec; weights: WeightMap;
 
 export async function exportOnnx(opts: ExportOptions): Promise<ExportResult> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const out = resolve(opts.out);
   if (!opts.out) throw new SsdError('--out is required');
+  const out = resolve(opts.out);
   if (!existsSync(dirname(out)) || !statSync(dirname(out)).isDirectory()) throw new SsdError(`--out ${opts.out}: directory ${dirname(out)} does not exist`);
   if (existsSync(out) && statSync(out).isDirectory()) throw new SsdError(`--out ${opts.out}: is a directory`);
   if (opts.image !== undefined && !existsSync(opts.image)) throw new SsdError(`--image ${opts.image}: no such file`);
