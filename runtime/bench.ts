@@ -96,9 +96,9 @@ async function frameSource(o: ModelBenchOptions): Promise<{ next: () => ImageInp
     try {
       bytes = await readFile(o.image);
     } catch (err) {
-      throw new SsdError(`bench: --image ${o.image}: cannot read (${oneLine(err)})`);
+      throw new SsdError(`--image ${o.image}: cannot read (${oneLine(err)})`);
     }
-    const meta = await sharp(bytes).metadata().catch((err: unknown) => { throw new SsdError(`bench: --image ${o.image}: cannot decode (${oneLine(err)})`); });
+    const meta = await sharp(bytes).metadata().catch((err: unknown) => { throw new SsdError(`--image ${o.image}: cannot decode (${oneLine(err)})`); });
     return { next: () => bytes, name: `${o.image} (${meta.format} ${meta.width}x${meta.height}), decoded every frame` };
   }
   const jpeg = await syntheticJpeg();

@@ -48,7 +48,7 @@ const command: Command = {
   async run(argv) {
     const { values, positionals } = parseFlags('bench', argv, OPTIONS);
     if (values.core) {
-      if (positionals.length) throw new SsdError('bench: --core takes no model');
+      if (positionals.length) throw new SsdError('--core takes no model');
       // Loaded only for --core: the model benchmark does not need it.
       const { runCoreBench, formatCoreBench } = await import('../../scripts/bench-core.js');
       const result = await runCoreBench();
@@ -56,9 +56,9 @@ const command: Command = {
       return 0;
     }
     const [model, ...extra] = positionals;
-    if (!model) throw new SsdError('bench: missing MODEL.onnx or --core (see "ssd bench --help")');
-    if (extra.length) throw new SsdError(`bench: one model at a time (got also ${extra.join(', ')})`);
-    if (values.raw && values.image) throw new SsdError('bench: --raw and --image exclude each other');
+    if (!model) throw new SsdError('missing MODEL.onnx or --core (see "ssd bench --help")');
+    if (extra.length) throw new SsdError(`one model at a time (got also ${extra.join(', ')})`);
+    if (values.raw && values.image) throw new SsdError('--raw and --image exclude each other');
     const frames = intFlag('bench', 'frames', values.frames, 40, 1, 100000);
     const rounds = intFlag('bench', 'rounds', values.rounds, 4, 1, 1000);
     const threads = values.threads === undefined ? undefined : intFlag('bench', 'threads', values.threads, 0, 1, 1024);

@@ -61,22 +61,22 @@ const command: Command = {
   async run(argv) {
     const { values, positionals } = parseFlags('detect', argv, OPTIONS);
     const [model, ...inputs] = positionals;
-    if (!model) throw new SsdError('detect: missing MODEL.onnx (see "ssd detect --help")');
-    if (inputs.length === 0) throw new SsdError('detect: no images given (see "ssd detect --help")');
+    if (!model) throw new SsdError('missing MODEL.onnx (see "ssd detect --help")');
+    if (inputs.length === 0) throw new SsdError('no images given (see "ssd detect --help")');
     const threshold = numberFlag('detect', 'threshold', values.threshold, 0.5, 0, 1);
     const threads = values.threads === undefined ? undefined : intFlag('detect', 'threads', values.threads, 0, 1, 1024);
     const maxBatch = intFlag('detect', 'batch', values.batch, 8, 1, 256);
     const graphOpt = values['graph-opt'];
     if (graphOpt !== undefined && !(GRAPH_OPTIMIZATION_LEVELS as readonly string[]).includes(graphOpt)) {
-      throw new SsdError(`detect: --graph-opt must be one of ${GRAPH_OPTIMIZATION_LEVELS.join(', ')}, got "${graphOpt}"`);
+      throw new SsdError(`--graph-opt must be one of ${GRAPH_OPTIMIZATION_LEVELS.join(', ')}, got "${graphOpt}"`);
     }
     const images = listImages(inputs);
-    if (images.length === 0) throw new SsdError(`detect: no images found in ${inputs.join(', ')}`);
+    if (images.length === 0) throw new SsdError(`no images found in ${inputs.join(', ')}`);
     if (values.out) {
       try {
         mkdirSync(values.out, { recursive: true });
       } catch (err) {
-        throw new SsdError(`detect: --out ${values.out}: cannot create (${oneLine(err)})`);
+        throw new SsdError(`--out ${values.out}: cannot create (${oneLine(err)})`);
       }
     }
 
