@@ -2,7 +2,7 @@
  * From raw head outputs to detections: softmax over classes, decode against the default boxes, per-class
  * NMS (SSD-SPEC "Inference"). The runtime and the trainer's validation both call postprocess().
  */
-import { decodeInto } from './box-coding.js';
+import { MAX_LOG_SCALE } from './box-coding.js';
 import { nmsCandidates, type Detections, type MulticlassNmsOptions } from './nms.js';
 import type { SsdSpec } from './specs.js';
 
@@ -71,6 +71,7 @@ export function postprocess(locP4: Float32Array, confPC: Float32Array, priorsCXC
   const boxes = boxScratch.subarray(0, P * 4);
   const cand = candScratch;
   const e = rowScratch;
+  const [v0, v1, v2, v3] = spec.variances;
   // The margin keeps rounding in exp/log from ever skipping a row whose probability could pass thr.
   const cut = thr > 0 && thr < 1 ? Math.log(thr / (1 - thr)) - 1e-6 : thr >= 1 ? Infinity : -Infinity;
   let n = 0;
@@ -98,7 +99,19 @@ export function postprocess(locP4: Float32Array, confPC: Float32Array, priorsCXC
     } else {
       for (let c = 1; c < C; c++) if (confPC[row + c]! > thr) cand[n++] = c * P + p;
     }
-    if (n > before) decodeInto(locP4, p, priorsCXCYWH, p, spec.variances, boxes, p, 1);
+    if (n > before) {
+      // decodeInto, inlined: this runs for thousands of rows per image.
+      const o = p * 4;
+      const dw = priorsCXCYWH[o + 2]!, dh = priorsCXCYWH[o + 3]!;
+      const cx = priorsCXCYWH[o]! + locP4[o]! * v0 * dw;
+      const cy = priorsCXCYWH[o + 1]! + locP4[o + 1]! * v1 * dh;
+      const hw = (Math.exp(Math.min(locP4[o + 2]! * v2, MAX_LOG_SCALE)) * dw) / 2;
+      const hh = (Math.exp(Math.min(locP4[o + 3]! * v3, MAX_LOG_SCALE)) * dh) / 2;
+      boxes[o] = cx - hw;
+      boxes[o + 1] = cy - hh;
+      boxes[o + 2] = cx + hw;
+      boxes[o + 3] = cy + hh;
+    }
   }
 
   const det = nmsCandidates(boxes, probs, C, cand, n, {
