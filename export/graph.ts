@@ -6,7 +6,7 @@
  */
 import type { WeightMap } from '../core/checkpoint.js';
 import { SsdError } from '../core/errors.js';
-import { boxesPerLocation, layerShapes, numClasses, paramSpecs, type ConvLayer, type SsdSpec } from '../core/specs.js';
+import { boxesPerLocation, layerShapes, numClasses, outputSize, paramSpecs, type ConvLayer, type MaxPoolLayer, type SsdSpec } from '../core/specs.js';
 import { foldBatchNorm, hwioToOihw } from './fold-bn.js';
 import { toFloat16Bits } from './fp16.js';
 import { emitL2Norm } from './l2norm.js';
@@ -55,6 +55,22 @@ function emitConvOIHW(g: OnnxGraph, x: string, name: string, layer: Pick<ConvLay
   }, name);
 }
 
+/**
+ * Pads and ceil_mode of a MaxPool that gives exactly core's output size (specs.ts outputSize: Caffe and
+ * PyTorch ceil mode, where the last window must start inside the left-padded input). ceil_mode=1 does
+ * that whenever ONNX's plain ceil formula agrees (pool3 of SSD300: 75 -> 38); where it would add a
+ * window starting in the right padding, extra end padding with ceil_mode=0 gives the right size
+ * instead (max pooling ignores padding either way).
+ */
+export function maxPoolPadding(layer: MaxPoolLayer, inSize: number): { pads: number[]; ceil_mode: number } {
+  const { kernel: k, stride: st, pad: p } = layer;
+  const want = outputSize(layer, inSize);
+  if (!layer.ceil) return { pads: [p, p, p, p], ceil_mode: 0 };
+  if (Math.ceil((inSize + 2 * p - k) / st) + 1 === want) return { pads: [p, p, p, p], ceil_mode: 1 };
+  const end = Math.max(0, (want - 1) * st + k - inSize - p);
+  return { pads: [p, p, end, end], ceil_mode: 0 };
+}
+
 /** Trunk + heads from `x` (NCHW, `dtype`). */
 export function emitNetwork(g: OnnxGraph, spec: SsdSpec, weights: WeightMap, x: string, opts: TrunkOptions): Heads {
   const { dtype } = opts;
@@ -64,11 +80,7 @@ export function emitNetwork(g: OnnxGraph, spec: SsdSpec, weights: WeightMap, x: 
   for (const s of layerShapes(spec)) {
     const layer = s.layer;
     if (layer.kind === 'maxpool') {
-      // ceil_mode reproduces Caffe/PyTorch's ceil pooling (pool3: 75 -> 38 at SSD300).
-      v = g.op('MaxPool', [v], {
-        kernel_shape: [layer.kernel, layer.kernel], strides: [layer.stride, layer.stride],
-        pads: [layer.pad, layer.pad, layer.pad, layer.pad], ceil_mode: layer.ceil ? 1 : 0,
-      }, layer.name);
+      v = g.op('MaxPool', [v], { kernel_shape: [layer.kernel, layer.kernel], strides: [layer.stride, layer.stride], ...maxPoolPadding(layer, s.inSize) }, layer.name);
     } else {
       const kShape = [layer.kernel, layer.kernel, s.inChannels, s.outChannels];
       const kernel = tensor(weights, `${layer.name}/kernel`);

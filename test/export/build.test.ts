@@ -126,3 +126,33 @@ describe('buildOnnxModel', () => {
     expect(built.ops.has('BatchNormalization')).toBe(false);
   });
 });
+
+describe('MaxPool geometry', () => {
+  it('gives core outputSize (Caffe/PyTorch ceil mode) for every kernel/stride/pad/size, checked in onnxruntime', async () => {
+    const { maxPoolPadding } = await import('../../export/graph.js');
+    const { OnnxGraph } = await import('../../export/onnx-builder.js');
+    const { outputSize, maxpool } = await import('../../core/specs.js');
+    const ort = await import('onnxruntime-node');
+    const cases: [number, number, number, number, boolean][] = [];
+    for (const n of [5, 6, 7, 75]) for (const [k, s, p] of [[2, 2, 0], [3, 2, 1], [2, 2, 1], [3, 1, 1], [3, 3, 1]]) for (const ceil of [false, true]) if (p <= k / 2) cases.push([n, k!, s!, p!, ceil]);
+    const g = new OnnxGraph(17);
+    const x = g.input('x', 'float', [1, 1, 'H', 'W']);
+    const outs: string[] = [];
+    for (const [n, k, s, p, ceil] of cases) {
+      const layer = maxpool('pool', k, s, p, ceil);
+      outs.push(g.output(g.op('MaxPool', [x], { kernel_shape: [k, k], strides: [s, s], ...maxPoolPadding(layer, n) }), `y${outs.length}`, 'float', [1, 1, 'h', 'w']));
+    }
+    // One graph per input size: run each case on its own n.
+    const session = await ort.InferenceSession.create(g.toModel({ graphName: 'pools', producerName: 't', producerVersion: '0' }));
+    for (const [i, [n, k, s, p, ceil]] of cases.entries()) {
+      const r = await session.run({ x: new ort.Tensor('float32', new Float32Array(n * n), [1, 1, n, n]) }, [outs[i]!]);
+      const want = outputSize(maxpool('pool', k, s, p, ceil), n);
+      expect(r[outs[i]!]!.dims, `n ${n} k ${k} s ${s} p ${p} ceil ${ceil}`).toEqual([1, 1, want, want]);
+    }
+    await session.release();
+    // Some ceil cases need the explicit end padding (ONNX's ceil formula would add a window in the padding).
+    expect(cases.some(([n, k, s, p, ceil]) => ceil && maxPoolPadding(maxpool('pool', k, s, p, ceil), n).ceil_mode === 0)).toBe(true);
+    // SSD300 pool3: 75 -> 38 with ceil_mode=1 itself.
+    expect(maxPoolPadding(maxpool('pool3', 2, 2, 0, true), 75)).toEqual({ pads: [0, 0, 0, 0], ceil_mode: 1 });
+  });
+});
