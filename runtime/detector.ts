@@ -443,6 +443,18 @@ function checkModelShape(path: string, session: InferenceBackend, m: ModelMetada
   if (missing.length) {
     throw new SsdError(`${where}: postprocess "${m.postprocess}" needs outputs ${OUTPUTS[m.postprocess].join(', ')}; missing ${missing.join(', ')}`);
   }
+  // Box and class counts of the heads must be the metadata's (a spec edited after export would not be).
+  const P = numDefaultBoxes(m.spec);
+  const C = numClasses(m.spec);
+  const want: Record<string, number[]> = m.postprocess === 'none' ? { loc: [P, 4], conf: [P, C] } : m.postprocess === 'decode' ? { boxes: [P, 4], scores: [P, C] } : {};
+  for (const out of session.outputMetadata) {
+    const w = want[out.name];
+    if (!w || !out.isTensor) continue;
+    const dims = out.shape.slice(1);
+    if (dims.length !== 2 || dims.some((d, i) => typeof d === 'number' && d !== w[i])) {
+      throw new SsdError(`${where}: output ${out.name} is [${out.shape.join(',')}], but its SSD metadata (${m.spec.name}) gives [N,${w.join(',')}]`);
+    }
+  }
   const n = shape[0];
   return typeof n === 'number' && n > 0 ? n : 'dynamic';
 }

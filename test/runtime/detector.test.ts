@@ -2,7 +2,8 @@
 // (ONNX NonMaxSuppression in the graph vs the core's decode + NMS in JS) agree, boxes come back in
 // original pixels (checked against an independent preprocessing + raw onnxruntime run), batches
 // survive a bad image, raw frames match decoded images, and non-SSD models are refused.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import onnxProto from 'onnx-proto';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
@@ -15,6 +16,7 @@ import { Detector, type Detection } from '../../runtime/detector.js';
 import { readOnnxHeader } from '../../runtime/onnx-metadata.js';
 import { encode, patternRgb, tempDir, tinySpec, writeReluModel, writeTinyModel } from './helpers.js';
 
+const { onnx } = onnxProto;
 const tmp = tempDir();
 afterAll(tmp.cleanup);
 const quiet = { log: () => {} };
@@ -173,6 +175,15 @@ describe('load options and bad models', () => {
 
   it('an unknown device profile is an SsdError naming the known ones', async () => {
     await expect(Detector.load(writeTinyModel(tmp.dir), { ...quiet, device: 'toaster' })).rejects.toThrow(/unknown device profile "toaster" \(known: .*cpu/);
+  });
+
+  it('a model whose heads do not match its metadata (labels edited after export) is refused', async () => {
+    const model = onnx.ModelProto.decode(readFileSync(writeTinyModel(tmp.dir, { postprocess: 'none' })));
+    const edited = { ...tinySpec(), labels: ['background', 'a', 'b'] };
+    for (const p of model.metadataProps) if (p.key === 'ssd.spec') p.value = JSON.stringify(edited);
+    const path = join(tmp.dir, 'edited.onnx');
+    writeFileSync(path, onnx.ModelProto.encode(model).finish());
+    await expect(Detector.load(path, quiet)).rejects.toThrow(/edited\.onnx: output conf is \[1,\d+,11\], but its SSD metadata \(ssd-tiny96\) gives \[N,\d+,3\]/);
   });
 
   it('a model whose input is not an SSD image is refused, naming the shapes', async () => {
