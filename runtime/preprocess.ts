@@ -235,7 +235,9 @@ export function writeFrameTensor(frame: RawFrame, t: TensorTarget, mode: ResizeM
     wx[x] = sx - xi;
   }
   const src = frame.data;
-  const o = out;
+  const [c0, c1, c2] = srcCh as [number, number, number];
+  const [m0, m1, m2] = mean as [number, number, number];
+  const [p0, p1, p2] = padNet as [number, number, number];
   for (let y = 0; y < S; y++) {
     const dy = y - g.offsetY;
     const inside = dy >= 0 && dy < g.drawHeight;
@@ -249,25 +251,35 @@ export function writeFrameTensor(frame: RawFrame, t: TensorTarget, mode: ResizeM
       r1 = Math.min(yi + 1, H - 1) * stride;
       wy = sy - yi;
     }
+    const rowPix = y * S;
     for (let x = 0; x < S; x++) {
       const dx = x - g.offsetX;
-      const pix = y * S + x;
-      for (let c = 0; c < 3; c++) {
-        let v: number;
-        if (inside && dx >= 0 && dx < g.drawWidth) {
-          const ch = srcCh[c]!;
-          const a = src[r0 + x0[dx]! + ch]!;
-          const b = src[r0 + x1[dx]! + ch]!;
-          const cc = src[r1 + x0[dx]! + ch]!;
-          const d = src[r1 + x1[dx]! + ch]!;
-          const top = a + (b - a) * wx[dx]!;
-          const bot = cc + (d - cc) * wx[dx]!;
-          v = top + (bot - top) * wy - mean[c]!;
-        } else {
-          v = padNet[c]!;
-        }
-        if (rgbOut) o[base + pix * 3 + c] = Math.round(v);
-        else o[base + c * plane + pix] = v;
+      let v0: number, v1: number, v2: number;
+      if (inside && dx >= 0 && dx < g.drawWidth) {
+        const a = r0 + x0[dx]!, b = r0 + x1[dx]!, c = r1 + x0[dx]!, d = r1 + x1[dx]!;
+        const w = wx[dx]!;
+        // Bilinear: lerp along x in both rows, then along y.
+        let t = src[a + c0]! + (src[b + c0]! - src[a + c0]!) * w;
+        v0 = t + (src[c + c0]! + (src[d + c0]! - src[c + c0]!) * w - t) * wy - m0;
+        t = src[a + c1]! + (src[b + c1]! - src[a + c1]!) * w;
+        v1 = t + (src[c + c1]! + (src[d + c1]! - src[c + c1]!) * w - t) * wy - m1;
+        t = src[a + c2]! + (src[b + c2]! - src[a + c2]!) * w;
+        v2 = t + (src[c + c2]! + (src[d + c2]! - src[c + c2]!) * w - t) * wy - m2;
+      } else {
+        v0 = p0;
+        v1 = p1;
+        v2 = p2;
+      }
+      const pix = rowPix + x;
+      if (rgbOut) {
+        const o = base + pix * 3;
+        out[o] = Math.round(v0);
+        out[o + 1] = Math.round(v1);
+        out[o + 2] = Math.round(v2);
+      } else {
+        out[base + pix] = v0;
+        out[base + plane + pix] = v1;
+        out[base + 2 * plane + pix] = v2;
       }
     }
   }
