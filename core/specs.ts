@@ -213,9 +213,9 @@ export function ssdTiny(labels: string[], inputSize = 96): SsdSpec {
     conv('fc6', c(1024), 3, 1, 6, 6), conv('fc7', c(1024), 1),
     conv('conv6_1', c(256), 1), conv('conv6_2', c(512), 3, 2, 1),
   ];
-  const f1 = Math.ceil(inputSize / 8);
-  const f2 = Math.ceil(f1 / 2);
-  const f3 = Math.floor((f2 - 1) / 2) + 1;
+  // Map sizes as the trunk computes them (closed forms miss pool4's floor after pool3's ceil, e.g. at 100).
+  const shapes = layerShapes({ inputSize, layers } as SsdSpec);
+  const [f1, f2, f3] = ['conv4_3', 'fc7', 'conv6_2'].map((n) => shapes.find((s) => s.layer.name === n)!.outSize) as [number, number, number];
   const sizes = caffeBoxSizes(inputSize, 3, 20, 90, 10);
   return base(`ssd-tiny${inputSize}`, inputSize, labels, layers,
     [{ layer: 'conv4_3', l2NormScale: 20 }, { layer: 'fc7' }, { layer: 'conv6_2' }],

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   boxesPerLocation, caffeBoxSizes, CAFFE_INPUT, DEFAULT_POSTPROCESS, DEFAULT_VARIANCES, layerShapes, numDefaultBoxes, outputSize,
-  paperBoxSizes, paramCount, paramSpecs, specByName, SPECS, ssd300, validateSpec, type ConvLayer, type LayerSpec, type SsdSpec,
+  paperBoxSizes, paramCount, paramSpecs, specByName, SPECS, ssd300, ssdTiny, validateSpec, type ConvLayer, type LayerSpec, type SsdSpec,
 } from '../../core/specs.js';
 import { VOC_CLASSES, withBackground } from '../../core/labels.js';
 import { SsdError } from '../../core/errors.js';
@@ -216,6 +216,11 @@ describe('validateSpec and specByName', () => {
     expect(tiny.sources.map((s) => shapeOf(tiny, s.layer).outSize)).toEqual([12, 6, 3]);
     expect(convOf(tiny, 'fc6').dilation).toBe(6);
     expect(numDefaultBoxes(tiny)).toBe(12 * 12 * 4 + 6 * 6 * 6 + 3 * 3 * 4);
+  });
+
+  it('the tiny spec is valid at any input size (its map sizes come from the trunk: 100 px -> 13, 6, 3)', () => {
+    for (const size of [64, 96, 100, 112, 150, 200, 300]) expect(() => validateSpec(ssdTiny(['background', 'a'], size)), String(size)).not.toThrow();
+    expect(ssdTiny(['background', 'a'], 100).maps.map((m) => m.size)).toEqual([13, 6, 3]);
   });
 
   it('unknown names and broken fields give an SsdError naming the field', () => {
