@@ -73,17 +73,17 @@ const command: Command = {
       },
       false,
     );
-    if (!values.profile) throw new SsdError('deploy: --profile is required (see "ssd devices")');
+    if (!values.profile) throw new SsdError('--profile is required (see "ssd devices")');
     getProfile(values.profile);
-    if (!values.model) throw new SsdError('deploy: --model is required');
+    if (!values.model) throw new SsdError('--model is required');
     const modelPath = resolve(values.model);
-    if (!existsSync(modelPath) || !statSync(modelPath).isFile()) throw new SsdError(`deploy: --model ${values.model}: file not found`);
-    if (!values.host && !values['to-dir']) throw new SsdError('deploy: --host USER@HOST is required (or --to-dir DIR to write the bundle locally)');
-    if (values.identity && !existsSync(values.identity)) throw new SsdError(`deploy: --identity ${values.identity}: file not found`);
+    if (!existsSync(modelPath) || !statSync(modelPath).isFile()) throw new SsdError(`--model ${values.model}: file not found`);
+    if (!values.host && !values['to-dir']) throw new SsdError('--host USER@HOST is required (or --to-dir DIR to write the bundle locally)');
+    if (values.identity && !existsSync(values.identity)) throw new SsdError(`--identity ${values.identity}: file not found`);
     const port = intFlag('deploy', 'port', values.port, 22, 1, 65535);
     const keep = intFlag('deploy', 'keep', values.keep, 3, 1, 100);
     const baseDir = values.dir ?? '/opt/ssd';
-    if (!baseDir.startsWith('/')) throw new SsdError(`deploy: --dir ${baseDir}: must be an absolute path on the device`);
+    if (!baseDir.startsWith('/')) throw new SsdError(`--dir ${baseDir}: must be an absolute path on the device`);
 
     await deploy({
       repoRoot: repoRoot(),

@@ -9,15 +9,18 @@
  * a stray `import '@tensorflow/tfjs'` in the runtime would be caught before it reaches a Jetson.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { SsdError } from '../../core/errors.js';
+import { SsdError, oneLine } from '../../core/errors.js';
 import type { DeviceProfile } from '../../devices/types.js';
 import { envFile, systemdUnit, type ServiceOptions } from './systemd.js';
 
 /** Commands that run on the device; the others (train, export-onnx, eval, deploy) stay on the desktop. */
 export const RUNTIME_COMMANDS = ['detect', 'stream', 'bench', 'devices'] as const;
 /** Packages the runtime may import; their versions come from the project's package.json. */
+/** 2020-01-01T00:00:00Z */
+const BUNDLE_MTIME = 1577836800;
+
 export const RUNTIME_DEPENDENCIES = ['onnxruntime-node', 'sharp', 'gstreamer-superficial', 'mqtt'] as const;
 
 export interface BundleOptions {
@@ -54,7 +57,7 @@ interface ModuleGraph {
 
 const STATIC_IMPORT = /^\s*(import|export)\s+(?!type\b)(?:[^'";]*?\sfrom\s*)?['"]([^'"]+)['"]/gm;
 const DYNAMIC_IMPORT = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
-const REQUIRE_CALL = /\brequire\(\s*['"]([^'"]+)['"]\s*\)/g;
+const REQUIRE_CALL = /\brequire(?:\.resolve)?\(\s*['"]([^'"]+)['"]\s*\)/g;
 const URL_REF = /new URL\(\s*['"]([^'"]+)['"]\s*,\s*import\.meta\.url\s*\)/g;
 
 /** A static import of a package the runtime may not ship. */
@@ -150,13 +153,29 @@ export function collectRuntimeModules(repoRoot: string, entries: readonly string
 
 type Transpile = (source: string, fileName: string) => string;
 
-/** Type stripping with the project's own TypeScript (a devDependency: deploy runs on the desktop). */
+/**
+ * Type stripping only (no type check: CI type-checks the sources). esbuild, which the project already
+ * has through tsx, is used when it loads; the project's TypeScript (a devDependency: deploy runs on
+ * the desktop) otherwise. Both keep the ESM imports as written.
+ */
 async function loadTranspiler(): Promise<Transpile> {
+  try {
+    const esbuild = (await import('esbuild')) as typeof import('esbuild');
+    return (source, fileName) => {
+      try {
+        return esbuild.transformSync(source, { loader: 'ts', format: 'esm', target: 'node20', sourcefile: fileName }).code;
+      } catch (err) {
+        throw new SsdError(`bundle: ${fileName}: ${oneLine(err)}`);
+      }
+    };
+  } catch (err) {
+    if (err instanceof SsdError) throw err;
+  }
   let ts: typeof import('typescript');
   try {
     ts = (await import('typescript')).default;
   } catch (err) {
-    throw new SsdError('bundle: the "typescript" package is needed to compile the runtime (npm install in the project)', { cause: err });
+    throw new SsdError('bundle: esbuild or typescript is needed to compile the runtime (npm install in the project)', { cause: err });
   }
   return (source, fileName) => {
     const out = ts.transpileModule(source, {
@@ -267,6 +286,9 @@ export async function buildBundle(o: BundleOptions): Promise<Bundle> {
   const hash = createHash('sha256');
   let bytes = 0;
   for (const f of files) {
+    // One fixed mtime for every file: rsync --link-dest hard-links a file only when its attributes
+    // match the previous release's too, and content is compared by checksum anyway.
+    utimesSync(join(o.outDir, f), BUNDLE_MTIME, BUNDLE_MTIME);
     const data = readFileSync(join(o.outDir, f));
     bytes += data.byteLength;
     hash.update(f).update('\0').update(data).update('\0');

@@ -201,6 +201,7 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
       const id = releaseId(bundle);
       const rel = `${o.baseDir}/releases/${id}`;
       o.log(`bundle: ${bundle.files.length} files, ${formatBytes(bundle.bytes)} (${bundle.modules} modules; dependencies ${Object.keys(bundle.dependencies).join(', ')})`);
+      if (bundle.lazyNotShipped.length > 0) o.log(`not shipped (only loaded on paths a deployed runtime does not take): ${bundle.lazyNotShipped.join('; ')}`);
 
       const base = shQuote(o.baseDir);
       const prep = await ssh(
