@@ -9,7 +9,11 @@
 # Usage: install.sh --base DIR --release ID [--service NAME] [--keep N] [--link-node-modules DIR]
 #   --link-node-modules DIR  use DIR as node_modules instead of running npm (a testing aid: the
 #                            end-to-end test deploys to this machine and links the checkout's modules)
+# Testing aids (environment): SSD_SYSTEMD_DIR (default /etc/systemd/system), SSD_SERVICE_SETTLE_S
+# (seconds the service must stay up after a restart, default 3).
 set -euo pipefail
+SYSTEMD_DIR="${SSD_SYSTEMD_DIR:-/etc/systemd/system}"
+SETTLE="${SSD_SERVICE_SETTLE_S:-3}"
 
 BASE="" ID="" SERVICE="" KEEP=3 LINK_NM=""
 while [[ $# -gt 0 ]]; do
@@ -37,7 +41,9 @@ fail() {
   echo "install: $*" >&2
   if (( SWITCHED == 0 )); then
     rm -rf "$REL"
-    echo "install: removed the new release; current is unchanged (${PREV:+$(basename "$PREV")}${PREV:-none})" >&2
+    local was=none
+    [[ -n "$PREV" ]] && was="$(basename "$PREV")"
+    echo "install: removed the new release; current is unchanged ($was)" >&2
   fi
   exit 1
 }
@@ -97,15 +103,15 @@ if [[ -n "$SERVICE" ]]; then
   SUDO=()
   [[ "$(id -u)" -ne 0 ]] && SUDO=(sudo -n)
   command -v systemctl >/dev/null || { echo "install: systemctl not found: --service needs systemd" >&2; exit 1; }
-  unit="/etc/systemd/system/$SERVICE.service"
+  unit="$SYSTEMD_DIR/$SERVICE.service"
   if ! "${SUDO[@]}" install -m 644 "$REL/$SERVICE.service" "$unit"; then
     echo "install: cannot write $unit (the ssh user needs passwordless sudo, or deploy as root)" >&2
     exit 1
   fi
   "${SUDO[@]}" systemctl daemon-reload
   "${SUDO[@]}" systemctl enable "$SERVICE" >/dev/null 2>&1 || true
-  "${SUDO[@]}" systemctl restart "$SERVICE"
-  sleep 3
+  "${SUDO[@]}" systemctl restart "$SERVICE" || true
+  sleep "$SETTLE"
   if ! "${SUDO[@]}" systemctl is-active --quiet "$SERVICE"; then
     if [[ -n "$PREV" ]]; then
       ln -sfn "releases/$(basename "$PREV")" "$BASE/current.new"

@@ -1,0 +1,108 @@
+/**
+ * scripts/deploy/install.sh run directly (what `ssd deploy` runs on the device over ssh), with a fake
+ * systemctl on PATH: the service path (unit installed, daemon-reload, enable, restart) and the rollback
+ * when the new release does not stay up. The real-sshd test covers the rest without systemd.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildProfiles } from '../../devices/profiles.js';
+import { buildBundle } from '../../scripts/deploy/bundle.js';
+
+const REPO = join(import.meta.dirname, '..', '..');
+const canRun = spawnSync('bash', ['-c', 'command -v cp && command -v mv']).status === 0 && process.platform === 'linux';
+let tmp = '';
+let base = '';
+let fakeBin = '';
+let unitDir = '';
+
+async function addRelease(id: string, modelText: string): Promise<void> {
+  const model = join(tmp, `${id}.onnx`);
+  writeFileSync(model, modelText);
+  const profile = buildProfiles(join(base, 'cache')).find((p) => p.name === 'cpu')!;
+  await buildBundle({
+    repoRoot: REPO,
+    outDir: join(base, 'releases', id),
+    profile,
+    modelPath: model,
+    service: { serviceName: 'ssd-test', baseDir: base, profileName: 'cpu', nodePath: process.execPath, sources: ['test://'], streamArgs: [] },
+  });
+}
+
+function install(id: string, extra: string[], env: Record<string, string> = {}) {
+  const r = spawnSync('bash', [join(base, 'releases', id, 'install.sh'), '--base', base, '--release', id, '--link-node-modules', join(REPO, 'node_modules'), ...extra], {
+    encoding: 'utf8',
+    env: { ...process.env, PATH: `${fakeBin}:${process.env.PATH}`, SSD_SYSTEMD_DIR: unitDir, SSD_SERVICE_SETTLE_S: '0', ...env },
+  });
+  return { code: r.status ?? 1, stderr: r.stderr, stdout: r.stdout };
+}
+
+const calls = () => (existsSync(join(tmp, 'systemctl.log')) ? readFileSync(join(tmp, 'systemctl.log'), 'utf8').trim().split('\n') : []);
+
+beforeAll(() => {
+  if (!canRun) return;
+  tmp = mkdtempSync(join(tmpdir(), 'ssd-install-'));
+  base = join(tmp, 'opt-ssd');
+  fakeBin = join(tmp, 'bin');
+  unitDir = join(tmp, 'systemd');
+  mkdirSync(join(base, 'releases'), { recursive: true });
+  mkdirSync(fakeBin);
+  mkdirSync(unitDir);
+  // systemctl that records its calls; `is-active` answers what the test put in is-active.rc.
+  writeFileSync(
+    join(fakeBin, 'systemctl'),
+    `#!/bin/sh\necho "$*" >> ${join(tmp, 'systemctl.log')}\nif [ "$1" = is-active ]; then exit "$(cat ${join(tmp, 'is-active.rc')} 2>/dev/null || echo 0)"; fi\nexit 0\n`,
+  );
+  chmodSync(join(fakeBin, 'systemctl'), 0o755);
+});
+
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe.skipIf(!canRun)('install.sh', () => {
+  it('installs the unit, restarts the service and switches current', async () => {
+    await addRelease('20260101-000000-aaaaaaaa', 'model one');
+    const r = install('20260101-000000-aaaaaaaa', ['--service', 'ssd-test']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readlinkSync(join(base, 'current'))).toBe('releases/20260101-000000-aaaaaaaa');
+    expect(readFileSync(join(unitDir, 'ssd-test.service'), 'utf8')).toMatch(/^Restart=on-failure$/m);
+    expect(calls()).toEqual(['daemon-reload', 'enable ssd-test', 'restart ssd-test', 'is-active --quiet ssd-test']);
+    expect(r.stdout).toMatch(/^install: ok release=20260101-000000-aaaaaaaa previous=none$/m);
+  }, 60_000);
+
+  it('a release whose service does not stay up is rolled back to the previous one', async () => {
+    await addRelease('20260102-000000-bbbbbbbb', 'model two');
+    writeFileSync(join(tmp, 'is-active.rc'), '3');
+    rmSync(join(tmp, 'systemctl.log'), { force: true });
+    const r = install('20260102-000000-bbbbbbbb', ['--service', 'ssd-test']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/did not stay up with release 20260102-000000-bbbbbbbb; rolled back to 20260101-000000-aaaaaaaa/);
+    expect(readlinkSync(join(base, 'current'))).toBe('releases/20260101-000000-aaaaaaaa');
+    expect(readFileSync(join(base, 'current', 'model', 'model.onnx'), 'utf8')).toBe('model one');
+    // restart with the new release, then again with the old one
+    expect(calls().filter((c) => c === 'restart ssd-test')).toHaveLength(2);
+    writeFileSync(join(tmp, 'is-active.rc'), '0');
+  }, 60_000);
+
+  it('a release that does not start is removed before anything is switched; old releases are pruned', async () => {
+    await addRelease('20260103-000000-cccccccc', 'model three');
+    const broken = install('20260103-000000-cccccccc', [], {});
+    expect(broken.code).toBe(0);
+    // Now one whose dependencies are missing: the smoke check fails, the directory goes.
+    await addRelease('20260104-000000-dddddddd', 'model four');
+    const r = spawnSync('bash', [join(base, 'releases/20260104-000000-dddddddd/install.sh'), '--base', base, '--release', '20260104-000000-dddddddd', '--link-node-modules', join(tmp, 'nothing-here')], {
+      encoding: 'utf8',
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('removed the new release; current is unchanged (20260103-000000-cccccccc)');
+    expect(existsSync(join(base, 'releases/20260104-000000-dddddddd'))).toBe(false);
+    expect(readlinkSync(join(base, 'current'))).toBe('releases/20260103-000000-cccccccc');
+    // --keep 2 on the next good release keeps it and the one before.
+    await addRelease('20260105-000000-eeeeeeee', 'model five');
+    expect(install('20260105-000000-eeeeeeee', ['--keep', '2']).code).toBe(0);
+    expect(readdirSync(join(base, 'releases')).sort()).toEqual(['20260103-000000-cccccccc', '20260105-000000-eeeeeeee']);
+  }, 60_000);
+});
