@@ -50,6 +50,13 @@ export interface CreateSsdModelOptions {
 
 /** The trunk layer that ends the VGG base: layers up to it get He init, later ones Xavier (ssd.pytorch). */
 const BASE_LAST_LAYER = 'fc7';
+/**
+ * He init assumes unit-variance inputs, but the network sees mean-subtracted 0..255 pixels (std about
+ * 0.229 * 255 = 58 on ImageNet). The first conv's init is divided by this so that training from scratch
+ * starts with unit-scale activations instead of ~60x larger ones (which made the first SSD300 step's
+ * loss ~5e6 and SGD diverge). Pretrained weights (backbone import) are not affected.
+ */
+export const INPUT_PIXEL_STD = 58;
 
 let modelCounter = 0;
 
@@ -62,7 +69,8 @@ function initialValue(p: ParamSpec, spec: SsdSpec, baseLayers: Set<string>, seed
   const [owner, kind] = p.name.split('/') as [string, string];
   if (kind === 'kernel') {
     const { fanIn, fanOut } = fans(p.shape);
-    if (baseLayers.has(owner)) return tf.randomNormal(p.shape, 0, Math.sqrt(2 / fanIn), 'float32', seed);
+    const inputScale = owner === spec.layers[0]!.name ? 1 / INPUT_PIXEL_STD : 1;
+    if (baseLayers.has(owner)) return tf.randomNormal(p.shape, 0, Math.sqrt(2 / fanIn) * inputScale, 'float32', seed);
     const limit = Math.sqrt(6 / (fanIn + fanOut));
     return tf.randomUniform(p.shape, -limit, limit, 'float32', seed);
   }
