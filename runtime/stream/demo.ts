@@ -55,7 +55,7 @@ export class DemoSource implements FrameSource {
     this.w = opts.width ?? 320;
     this.h = opts.height ?? 240;
     this.fps = opts.fps ?? 15;
-    this.sceneW = Math.round(this.w * (opts.sceneScale ?? 2.5));
+    this.sceneW = Math.round(this.w * (opts.sceneScale ?? 2));
     this.period = (opts.secondsPerScene ?? 8) * 1000;
     this.seed = opts.seed ?? 7;
   }
@@ -117,7 +117,7 @@ export class DemoSource implements FrameSource {
     if (this.scene?.index !== index) {
       const scene = renderDigitScene(this.seed * 1000 + index, {
         width: this.sceneW, height: this.h, split: 'test',
-        minDigits: 4, maxDigits: 9, minDigitSize: Math.round(this.h * 0.2), maxDigitSize: Math.round(this.h * 0.45),
+        minDigits: 5, maxDigits: 10, minDigitSize: Math.round(this.h * 0.2), maxDigitSize: Math.round(this.h * 0.45),
       });
       this.scene = { index, scene };
     }

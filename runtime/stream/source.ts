@@ -4,8 +4,9 @@
  * Frames are pulled on demand: the appsink (drop=true max-buffers=1) always holds the newest decoded
  * frame, and `next()` takes it when the detector is ready for one, so a frame is at most one frame
  * interval old when inference starts, however slow inference is. Capture, decode and scaling run on
- * GStreamer's threads and overlap inference. (onnxruntime-node's session.run blocks the JS thread, so
- * a pull left pending during a run would only deliver a frame as old as the run.)
+ * GStreamer's threads and overlap inference. (A camera pull issued before a run would return at once
+ * with the frame of that moment, a whole run old by the time the detector is free; files, where every
+ * frame counts, do prefetch.)
  *
  * Failures: a bus error, an EOS of a camera, or no frame for `stallTimeoutMs` tears the pipeline down
  * and reconnects after a capped exponential backoff (logged). A source that never produced a frame
@@ -69,6 +70,34 @@ function describeBusError(msg: GstBusMessage): string {
   return `${String(msg.message ?? msg.type).replace(/\.$/, '')}${where}`;
 }
 
+const stopped = new WeakSet<GstPipeline>();
+
+function stopOnce(p: GstPipeline): void {
+  if (stopped.has(p)) return;
+  stopped.add(p);
+  p.stop();
+}
+
+/**
+ * Ends a pipeline without stranding a libuv thread. The addon's bus poll blocks a pool thread in
+ * gst_bus_timed_pop with no timeout and only re-checks for the NULL state after a message; stop()
+ * called from outside can flush the very state-change messages that would wake it (auto-flush-bus),
+ * leaving the thread blocked for good: one lost pool thread per reconnect, and a process that never
+ * exits. So: pause() (which posts state-changed messages), and stop() from inside the bus callback
+ * that delivers one; the poll then sees NULL and ends. A pipeline too broken to change state is
+ * stopped from outside after a second.
+ */
+function retire(p: GstPipeline, retiring: { flag: boolean }): void {
+  retiring.flag = true;
+  try {
+    p.pause();
+  } catch {
+    stopOnce(p);
+    return;
+  }
+  setTimeout(() => stopOnce(p), 1000);
+}
+
 export class GstFrameSource implements FrameSource {
   readonly display: string;
   readonly live: boolean;
@@ -90,6 +119,7 @@ export class GstFrameSource implements FrameSource {
   private timer: NodeJS.Timeout | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
   private lastPts: number | null = null;
+  private retiring: { flag: boolean } | undefined;
   private fps: number | undefined;
   private reconnecting = false;
 
@@ -157,7 +187,7 @@ export class GstFrameSource implements FrameSource {
   }
 
   prefetch(): void {
-    if (!this.live && this.sink && !this.pending && !this.reconnecting) void this.pull();
+    if (!this.live && this.sink && !this.pending && !this.reconnecting) this.pending = this.startPull();
   }
 
   close(): void {
@@ -167,24 +197,25 @@ export class GstFrameSource implements FrameSource {
     this.wake();
   }
 
-  /** One pull of the sink, shared by whoever asks while it is pending. */
+  /** The next sample: the one prefetched (or kept by start()) if any, else a new pull. */
   private pull(): Promise<Pulled> {
-    if (this.pending) {
-      const p = this.pending;
-      return p.finally(() => { if (this.pending === p) this.pending = undefined; });
-    }
+    const p = this.pending ?? this.startPull();
+    this.pending = undefined;
+    return p;
+  }
+
+  private startPull(): Promise<Pulled> {
     const sink = this.sink!;
     const gen = this.gen;
     const p = new Promise<Pulled>((resolve) => {
       sink.pull((buf, caps) => resolve({ gen, buf, caps, mono: performance.now(), wall: Date.now() }));
     });
-    this.pending = p;
     this.armStall(gen);
     void p.then((r) => {
       if (r.gen === this.gen) this.disarmStall();
       if (r.gen === this.gen && r.buf) this.onFrameArrived();
     });
-    return p.finally(() => { if (this.pending === p) this.pending = undefined; });
+    return p;
   }
 
   private onFrameArrived(): void {
@@ -238,12 +269,18 @@ export class GstFrameSource implements FrameSource {
     this.pipeline = pipeline;
     const sink = pipeline.findChild(this.built.sink) as GstAppSink | undefined;
     if (!sink || typeof sink.pull !== 'function') {
-      pipeline.stop();
+      stopOnce(pipeline);
       this.fail(new SsdError(`source ${this.display}: the pipeline has no appsink named "${this.built.sink}"`));
       return;
     }
     this.sink = sink;
-    pipeline.pollBus((msg) => this.onBus(gen, msg));
+    const retiring = { flag: false };
+    this.retiring = retiring;
+    pipeline.pollBus((msg) => {
+      // Stopped from inside its own bus callback, the addon's poll ends for sure (see retire()).
+      if (retiring.flag) stopOnce(pipeline);
+      else this.onBus(gen, msg);
+    });
     // Pull only once playing: an appsink that is not started yet answers a pull with nothing.
     pipeline.play();
     if (this.built.probe) this.probeWait = this.readProbe(pipeline, this.built.probe, gen);
@@ -330,12 +367,13 @@ export class GstFrameSource implements FrameSource {
     this.disarmStall();
     this.clearTimer();
     const p = this.pipeline;
+    const retiring = this.retiring;
     this.pipeline = undefined;
+    this.retiring = undefined;
     this.sink = undefined;
     this.pending = undefined;
     this.probeWait = undefined;
-    // stop() sets the pipeline to NULL: the pending pull returns null and the bus poll ends.
-    p?.stop();
+    if (p && retiring) retire(p, retiring);
   }
 
   private armStall(gen: number): void {

@@ -1,0 +1,75 @@
+// `ssd stream` as a user runs it: the demo, and the one-line errors with a non-zero exit (never a hang).
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { gstAvailable } from '../../runtime/stream/gst.js';
+import { freePort, SSD_BIN, tempDir, tinyModel, testVideo } from './helpers.js';
+
+function ssd(args: string[], timeoutMs = 30_000) {
+  const r = spawnSync(process.execPath, [SSD_BIN, 'stream', ...args], { encoding: 'utf8', timeout: timeoutMs });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines: r.stdout.split('\n').filter(Boolean) };
+}
+
+function expectOneLineError(r: ReturnType<typeof ssd>, pattern: RegExp) {
+  expect(r.code).not.toBe(0);
+  expect(r.code).not.toBeNull(); // not killed by the time limit: it did not hang
+  const errors = r.stderr.split('\n').filter((l) => l.startsWith('ssd stream: '));
+  expect(errors).toHaveLength(1);
+  expect(errors[0]).toMatch(pattern);
+  expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+}
+
+describe('ssd stream', () => {
+  const dir = tempDir();
+  const model = tinyModel(dir);
+
+  it('no source: the built-in demo prints one JSON line per frame and serves the live page', async () => {
+    const port = await freePort();
+    const r = ssd(['--model', model, '--max-frames', '12', '--http', `127.0.0.1:${port}`, '--threshold', '0.9']);
+    expect(r.code).toBe(0);
+    expect(r.lines).toHaveLength(12);
+    const recs = r.lines.map((l) => JSON.parse(l) as { source: string; uri: string; frame: number; width: number; height: number; detections: Array<{ label: string; box: number[] }> });
+    expect(recs.map((x) => x.frame)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    expect(recs[0]).toMatchObject({ source: 'src0', uri: 'demo://digits', width: 320, height: 240 });
+    for (const d of recs.flatMap((x) => x.detections)) expect('0123456789').toContain(d.label);
+    expect(r.stderr).toContain(`live page: http://127.0.0.1:${port}/`);
+    expect(r.stderr).toMatch(/stream: 12 frames in .*max-frames/);
+  });
+
+  it.skipIf(!gstAvailable())('a file: every frame, boxes in the file\'s pixels, clean exit at its end', () => {
+    const clip = testVideo(dir, 20, 256, 144);
+    const r = ssd([clip, '--model', model, '--threshold', '0.3']);
+    expect(r.code).toBe(0);
+    expect(r.lines).toHaveLength(20);
+    const recs = r.lines.map((l) => JSON.parse(l) as { width: number; height: number; pts: number; detections: Array<{ box: number[] }> });
+    expect(recs.every((x) => x.width === 256 && x.height === 144)).toBe(true);
+    for (const d of recs.flatMap((x) => x.detections)) expect(d.box[2]! <= 256 && d.box[3]! <= 144).toBe(true);
+    expect(r.stderr).toContain('end of file');
+  });
+
+  it('bad flags, URIs and models: one line, non-zero', () => {
+    expectOneLineError(ssd(['--threshold', '2']), /--threshold must be a number in \[0, 1\], got "2"/);
+    expectOneLineError(ssd(['--bogus']), /Unknown option '--bogus'/);
+    expectOneLineError(ssd(['--qos', '1']), /--qos needs --mqtt/);
+    expectOneLineError(ssd(['--mqtt', 'http://x', '--model', model]), /--mqtt: scheme must be mqtt/);
+    expectOneLineError(ssd(['ftp://cam/x', '--model', model]), /unknown scheme "ftp:\/\/"/);
+    expectOneLineError(ssd(['/nonexistent/clip.mp4', '--model', model]), /clip\.mp4: file not found/);
+    expectOneLineError(ssd(['test://', '--model', '/nonexistent/m.onnx']), /m\.onnx/);
+    expectOneLineError(ssd(['test://']), /--model is required with a source/);
+    expectOneLineError(ssd(['test://', '--model', model, '--http', '0.0.0.0:0']), /reachable from other machines: give --token/);
+    expectOneLineError(ssd(['--device', 'no-such-board', '--model', model]), /unknown device profile "no-such-board"/);
+  });
+
+  it('too many sources for the libuv threadpool is refused up front, with the fix', () => {
+    const many = Array.from({ length: 7 }, () => 'test://');
+    expectOneLineError(ssd([...many, '--model', model]), /7 sources need 18 libuv threads but UV_THREADPOOL_SIZE is 16: run with UV_THREADPOOL_SIZE=18/);
+  });
+
+  it.skipIf(!gstAvailable())('an unreachable RTSP camera: one line, non-zero, within seconds', async () => {
+    const port = await freePort();
+    const t0 = Date.now();
+    const r = ssd([`rtsp://admin:hunter2@127.0.0.1:${port}/cam`, '--model', model]);
+    expectOneLineError(r, /source rtsp:\/\/admin:\*\*\*@127\.0\.0\.1:\d+\/cam: cannot open: /);
+    expect(r.stderr).not.toContain('hunter2');
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  });
+});

@@ -1,0 +1,91 @@
+// ssd stream --mqtt against a real Mosquitto broker on 127.0.0.1 (own config file, no persistence):
+// a subscriber receives one message per frame; the broker restarts and messages resume.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { afterAll, describe, expect, it } from 'vitest';
+import { gstAvailable } from '../../runtime/stream/gst.js';
+import { parseMqttUrl, topicFor, validateTopic } from '../../runtime/stream/mqtt.js';
+import { freePort, runSsdStream, stop, tempDir, tinyModel } from './helpers.js';
+
+const MOSQUITTO = '/usr/sbin/mosquitto';
+const running: Array<ChildProcess | undefined> = [];
+afterAll(async () => { for (const p of running) await stop(p); });
+
+async function startBroker(dir: string, port: number): Promise<ChildProcess> {
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n`);
+  const proc = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });
+  running.push(proc);
+  const t0 = Date.now();
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => { s.end(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return proc;
+    if (Date.now() - t0 > 5000) throw new Error('mosquitto did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('MQTT options', () => {
+  it('topics: template with {source}/{host}, or T/<source> when sources share T', () => {
+    expect(topicFor('cams/{source}/dets', 'src1', true)).toBe('cams/src1/dets');
+    expect(topicFor('cams/dets', 'src1', false)).toBe('cams/dets');
+    expect(topicFor('cams/dets', 'src1', true)).toBe('cams/dets/src1');
+    expect(() => validateTopic('a/#')).toThrow(/no wildcards/);
+    expect(() => parseMqttUrl('http://broker')).toThrow(/scheme must be mqtt/);
+    expect(parseMqttUrl('mqtt://broker:1883').port).toBe('1883');
+  });
+});
+
+describe.skipIf(!gstAvailable() || !existsSync(MOSQUITTO))('MQTT with a Mosquitto broker', () => {
+  it('one message per frame at QoS 1; publishing resumes after the broker restarts', async () => {
+    const dir = tempDir();
+    const model = tinyModel(dir);
+    const port = await freePort();
+    let broker = await startBroker(dir, port);
+    const received: Array<{ topic: string; rec: Record<string, unknown> }> = [];
+    const sub = mqtt.connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 200 });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        sub.on('connect', () => sub.subscribe('ssd/test/#', { qos: 1 }, (err) => (err ? reject(err) : resolve())));
+      });
+      sub.on('message', (topic, payload) => received.push({ topic, rec: JSON.parse(payload.toString()) as Record<string, unknown> }));
+      const run = runSsdStream(['test://ball?width=160&height=120&fps=30', '--model', model, '--threshold', '0.3',
+        '--mqtt', `mqtt://127.0.0.1:${port}`, '--topic', 'ssd/test/{source}', '--qos', '1'], 40_000);
+      running.push(run.proc);
+      const waitFor = async (n: number, what: string) => {
+        const t0 = Date.now();
+        while (received.length < n) {
+          if (Date.now() - t0 > 20_000) throw new Error(`timed out waiting for ${what}; stderr:\n${run.stderr()}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      };
+      await waitFor(10, '10 messages');
+      expect(received[0]!.topic).toBe('ssd/test/src0');
+      // Every message is the frame's JSON line; frames arrive in order, none twice.
+      const frames = received.map((m) => m.rec.frame as number);
+      expect(frames.every((f, i) => i === 0 || f > frames[i - 1]!)).toBe(true);
+      const byFrame = new Map(run.lines.map((l) => [l.frame as number, l]));
+      const m = received[3]!.rec;
+      expect(m).toEqual(byFrame.get(m.frame as number));
+
+      await stop(broker);
+      const lastBefore = received[received.length - 1]!.rec.frame as number;
+      await new Promise((r) => setTimeout(r, 300));
+      broker = await startBroker(dir, port);
+      const n = received.length;
+      await waitFor(n + 10, 'messages after the broker restart');
+      expect(received[received.length - 1]!.rec.frame as number).toBeGreaterThan(lastBefore);
+      expect(run.stderr()).toMatch(/mqtt: reconnected to mqtt:\/\/127\.0\.0\.1:\d+/);
+      run.proc.kill('SIGTERM');
+      expect(await run.exited).toBe(0);
+    } finally {
+      sub.end(true);
+    }
+  });
+});
