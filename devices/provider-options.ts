@@ -21,7 +21,8 @@ export function ortProviderConfig(spec: ProviderSpec): OrtProviderConfig {
 
 /**
  * The key/value strings the patched binding hands to onnxruntime: booleans as "1"/"0" (what
- * onnxruntime's option parser reads as bool), whole numbers in decimal, strings as they are; `name`
+ * onnxruntime's option parser reads as bool), whole numbers in decimal (fractions are refused),
+ * strings as they are; `name`
  * and `deviceId` are not options, and device_id is always present because Update...ProviderOptions
  * resets every option it is not given.
  */
@@ -32,8 +33,9 @@ export function providerOptionStrings(config: OrtProviderConfig): Record<string,
     if (key === 'name' || key === 'deviceId' || value === undefined) continue;
     if (typeof value === 'boolean') out[key] = value ? '1' : '0';
     else if (typeof value === 'number') {
-      if (!Number.isFinite(value)) throw new TypeError(`provider option ${key} must be a finite number`);
-      out[key] = Number.isInteger(value) ? value.toFixed(0) : String(value);
+      // As the patched binding: every numeric TensorRT/CUDA option is a whole number.
+      if (!Number.isInteger(value) || Math.abs(value) > 9e15) throw new TypeError(`provider option '${key}' must be a whole number`);
+      out[key] = value.toFixed(0);
     } else out[key] = value;
   }
   if (!('device_id' in out)) out.device_id = String(config.deviceId);
