@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { choiceFlag, numberFlag, parseFlags, type Command } from '../args.js';
 import { SsdError } from '../../core/errors.js';
 import { EVAL_METRICS, evalSummary, evaluate, formatEvalTable, isCocoGroundTruth, loadDetections, loadGroundTruth } from '../../core/eval/index.js';
@@ -10,7 +11,7 @@ Mean average precision of detections against ground truth, computed as the VOC d
 Options:
   --gt PATH         ground truth: a VOC year directory (VOC2007/), a VOCdevkit-like directory
                     holding several (VOC2007 + VOC2012 are joined), or a COCO instances JSON.
-                    Repeat --gt to join several VOC directories.
+                    Repeat --gt (or separate with commas) to join several VOC directories.
   --dt PATH         detections: a COCO results JSON ([{image_id, category_id, bbox:[x,y,w,h], score}])
                     or a directory of VOC comp4 files (comp4_det_<split>_<class>.txt).
   --metric M        voc07 (11-point), voc12 (VOC2010+ all-point) or coco (AP@[.5:.95] and the
@@ -43,7 +44,8 @@ const command: Command = {
       },
       false,
     );
-    const gtPaths = values.gt ?? [];
+    // "--gt VOC2007,VOC2012" as well as repeated --gt (a path that exists as written is kept whole).
+    const gtPaths = (values.gt ?? []).flatMap((p) => (existsSync(p) ? [p] : p.split(',').filter((x) => x !== '')));
     if (gtPaths.length === 0) throw new SsdError('eval: --gt is required (see "ssd eval --help")');
     if (!values.dt) throw new SsdError('eval: --dt is required (see "ssd eval --help")');
     const coco = isCocoGroundTruth(gtPaths);

@@ -106,6 +106,7 @@ describe('ssd eval', () => {
       [['--gt', voc, '--dt', join(tmp, 'missing.json')], /missing\.json: no such file/],
       [['--gt', voc, '--dt', comp4, '--metric', 'map'], /--metric must be one of voc07, voc12, coco/],
       [['--gt', voc], /--dt is required/],
+      [['--gt', `${voc},${join(tmp, 'other')}`, '--dt', comp4], /other: no such file or directory/],
     ];
     const bad = (name: string, text: string) => {
       const p = join(tmp, name);

@@ -1,6 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../../cli/main.js';
 import { cocoDatasetFromJson } from '../../core/datasets/coco.js';
 import type { Dataset, Detection } from '../../core/datasets/types.js';
 import { evalCoco } from '../../core/eval/coco.js';
@@ -75,5 +77,31 @@ describe('COCO evaluator against pycocotools', () => {
     expectClose(r.ap, c.expected.ap);
     expectClose(r.ap50, c.expected.ap50);
     expect(r.map).toBe(r.stats[0]);
+  });
+});
+
+describe('ssd eval on COCO files against pycocotools', () => {
+  const cases = (JSON.parse(readFileSync(join(FIX, 'coco-cases.json'), 'utf8')) as { cases: CocoCase[] }).cases.slice(0, 4);
+  const tmp = mkdtempSync(join(tmpdir(), 'ssd-evalfix-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  it.each(cases.map((c) => [c.name, c] as const))('%s through --gt/--dt files and --json', async (_name, c) => {
+    const gtPath = join(tmp, `${c.name}-gt.json`);
+    const dtPath = join(tmp, `${c.name}-dt.json`);
+    writeFileSync(gtPath, JSON.stringify(c.gt));
+    writeFileSync(dtPath, JSON.stringify(c.results));
+    const out: string[] = [];
+    const log = console.log;
+    console.log = (...a: unknown[]) => void out.push(a.join(' '));
+    let code: number;
+    try {
+      code = await main(['eval', '--gt', gtPath, '--dt', dtPath, '--metric', 'coco', '--json']);
+    } finally {
+      console.log = log;
+    }
+    expect(code).toBe(0);
+    const j = JSON.parse(out.join('\n')) as { metric: string; map: number; ap: Record<string, number>; stats: number[] };
+    expect(Object.keys(j)).toEqual(['metric', 'map', 'ap', 'stats']);
+    j.stats.forEach((v, i) => expect(Math.abs(v - c.expected.stats[i]!)).toBeLessThanOrEqual(TOL));
+    expectClose(j.ap, c.expected.ap);
   });
 });
