@@ -7,6 +7,7 @@
  * Update{TensorRT,CUDA}ProviderOptions as a string. `providerOptionStrings` is that conversion written
  * in TypeScript, so that what reaches the provider can be tested and logged on a machine without a GPU.
  */
+import { mkdirSync } from 'node:fs';
 import type { ProviderSpec } from './types.js';
 
 /** The entry of onnxruntime-node's `executionProviders` for one profile provider. */
@@ -40,4 +41,21 @@ export function providerOptionStrings(config: OrtProviderConfig): Record<string,
   }
   if (!('device_id' in out)) out.device_id = String(config.deviceId);
   return out;
+}
+
+/**
+ * Creates the TensorRT engine and timing cache directories a profile names. Call it before creating a
+ * session: the cache path is nested (`<cache>/trt/<profile>`), and a provider that finds no directory
+ * either fails to load or silently builds every engine again. Returns the directories it made sure of.
+ */
+export function ensureProviderCacheDirs(specs: readonly ProviderSpec[]): string[] {
+  const dirs = new Set<string>();
+  for (const spec of specs) {
+    for (const key of ['trt_engine_cache_path', 'trt_timing_cache_path']) {
+      const dir = spec.options?.[key];
+      if (typeof dir === 'string' && dir !== '') dirs.add(dir);
+    }
+  }
+  for (const dir of dirs) mkdirSync(dir, { recursive: true });
+  return [...dirs];
 }

@@ -86,6 +86,10 @@ if [[ -z "$LINK_NM" && -f "$GPU/onnxruntime_binding.node" ]]; then
   fi
 fi
 
+# --- TensorRT caches live outside the releases (SSD_CACHE_DIR in ssd.env); make their directory now.
+device="$(sed -n 's/^SSD_DEVICE=//p' ssd.env)"
+[[ -n "$device" ]] && mkdir -p "$BASE/cache/trt/$device"
+
 # --- Smoke check: the bundle starts on this device's node, and onnxruntime's native binding loads.
 node bin/ssd.js devices --json >/dev/null 2>"$REL/smoke.log" || { cat "$REL/smoke.log" >&2; trap - ERR; fail "the bundle does not start here (node bin/ssd.js devices)"; }
 node --input-type=module -e "await import('onnxruntime-node')" 2>"$REL/smoke.log" || { tail -n 5 "$REL/smoke.log" >&2; trap - ERR; fail "onnxruntime-node does not load on this device"; }

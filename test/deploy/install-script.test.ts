@@ -71,6 +71,8 @@ describe.skipIf(!canRun)('install.sh', () => {
     expect(readFileSync(join(unitDir, 'ssd-test.service'), 'utf8')).toMatch(/^Restart=on-failure$/m);
     expect(calls()).toEqual(['daemon-reload', 'enable ssd-test', 'restart ssd-test', 'is-active --quiet ssd-test']);
     expect(r.stdout).toMatch(/^install: ok release=20260101-000000-aaaaaaaa previous=none$/m);
+    // The TensorRT cache directory of the profile exists before the first session.
+    expect(existsSync(join(base, 'cache', 'trt', 'cpu'))).toBe(true);
   }, 60_000);
 
   it('a release whose service does not stay up is rolled back to the previous one', async () => {

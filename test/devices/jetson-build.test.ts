@@ -1,11 +1,11 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { getProfile, PROFILES } from '../../devices/profiles.js';
-import { ortProviderConfig, providerOptionStrings } from '../../devices/provider-options.js';
+import { buildProfiles, getProfile, PROFILES } from '../../devices/profiles.js';
+import { ensureProviderCacheDirs, ortProviderConfig, providerOptionStrings } from '../../devices/provider-options.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const SCRIPT = join(REPO, 'scripts', 'jetson', 'build-onnxruntime.sh');
@@ -180,5 +180,17 @@ describe('the binding patch', () => {
     // The build script recognises an already patched tree this way and does not patch twice.
     git('apply', '--reverse', '--check', PATCH);
     expect(() => git('apply', '--check', PATCH)).toThrow();
+  });
+});
+
+describe('ensureProviderCacheDirs', () => {
+  it('creates the nested engine and timing cache directories of a profile', () => {
+    const root = mkdtempSync(join(tmpdir(), 'ssd-cache-'));
+    temps.push(root);
+    const profile = buildProfiles(root).find((p) => p.name === 'xavier-agx')!;
+    const made = ensureProviderCacheDirs(profile.providers);
+    expect(made).toEqual([join(root, 'trt', 'xavier-agx')]);
+    expect(statSync(made[0]!).isDirectory()).toBe(true);
+    expect(ensureProviderCacheDirs(getProfile('cpu').providers)).toEqual([]);
   });
 });
