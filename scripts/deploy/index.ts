@@ -71,7 +71,8 @@ export function probeScript(baseDir: string): string {
     section('compatible', "tr '\\0' '\\n' < /proc/device-tree/compatible 2>/dev/null"),
     section('nvidia_smi', `[ -e /etc/nv_tegra_release ] || nvidia-smi ${NVIDIA_SMI_ARGS.join(' ')} 2>/dev/null`),
     section('machine', 'uname -m'),
-    // A login shell's PATH: node from nvm or /usr/local is found as the user would find it.
+    // The PATH of a non-interactive ssh command, which is also what install.sh and the unit see at deploy
+    // time; node set up only in an interactive shell (nvm from .bashrc) is not found, and that is reported.
     section('node', 'command -v node && node -v'),
     section('npm', 'command -v npm'),
     section('rsync', 'command -v rsync'),
