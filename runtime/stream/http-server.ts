@@ -67,6 +67,13 @@ interface Client {
   frames: boolean;
 }
 
+/** A client further behind than this (bytes not yet taken by its socket) skips messages. */
+const MAX_BACKLOG = 4 * 1024 * 1024;
+
+function send(c: Client, msg: string): void {
+  if (c.res.writableLength < MAX_BACKLOG) c.res.write(msg);
+}
+
 /** A frame in packed RGB without row padding, as sharp's raw input wants it. */
 export function packedRgb(frame: Pick<Frame, 'data' | 'width' | 'height' | 'format' | 'stride'>): Buffer {
   const { width: W, height: H } = frame;
@@ -125,7 +132,7 @@ export class StreamHttpServer {
     let wantFrames = false;
     for (const c of this.clients) {
       if (c.frames) wantFrames = true;
-      else c.res.write(plain);
+      else send(c, plain);
     }
     if (!wantFrames || this.encoding.has(record.source)) return;
     this.encoding.add(record.source);
@@ -135,7 +142,7 @@ export class StreamHttpServer {
       .then((jpeg) => {
         this.latestJpeg.set(record.source, jpeg);
         const msg = `data: ${JSON.stringify({ ...record, jpeg: jpeg.toString('base64') })}\n\n`;
-        for (const c of this.clients) if (c.frames) c.res.write(msg);
+        for (const c of this.clients) if (c.frames) send(c, msg);
       })
       .catch((err: unknown) => this.log(`live page: JPEG encoding failed (${oneLine(err)})`))
       .finally(() => this.encoding.delete(record.source));

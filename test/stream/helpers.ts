@@ -5,7 +5,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { specByName } from '../../core/specs.js';
+import { DIGIT_CLASSES, withBackground } from '../../core/labels.js';
+import { specByName, ssdTiny } from '../../core/specs.js';
 import { buildOnnxModel } from '../../export/build.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -28,10 +29,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A random-init ssd-tiny (96x96, digits labels) from the exporter. */
-export function tinyModel(dir: string, opts: { batch?: number | 'dynamic' } = {}): string {
-  const path = join(dir, `tiny-${opts.batch ?? 1}.onnx`);
-  if (!existsSync(path)) writeFileSync(path, buildOnnxModel({ spec: specByName('ssd-tiny'), seed: 3, batch: opts.batch ?? 1 }));
+/** A random-init ssd-tiny (96x96 unless told, digits labels) from the exporter. */
+export function tinyModel(dir: string, opts: { batch?: number | 'dynamic'; inputSize?: number } = {}): string {
+  const path = join(dir, `tiny-${opts.batch ?? 1}-${opts.inputSize ?? 96}.onnx`);
+  const spec = opts.inputSize === undefined ? specByName('ssd-tiny') : ssdTiny(withBackground(DIGIT_CLASSES), opts.inputSize);
+  if (!existsSync(path)) writeFileSync(path, buildOnnxModel({ spec, seed: 3, batch: opts.batch ?? 1 }));
   return path;
 }
 
