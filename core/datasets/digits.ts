@@ -110,23 +110,31 @@ export const DIGIT_SCENE_DEFAULTS = {
 /** Bilinear resize of one 28x28 digit to outW x outH (pixel centres aligned, as image resizers do). */
 function resizeDigit(src: Uint8Array, srcOff: number, outW: number, outH: number): Uint8Array {
   const out = new Uint8Array(outW * outH);
+  const x0s = new Int32Array(outW);
+  const x1s = new Int32Array(outW);
+  const wxs = new Float64Array(outW);
   const sx = 28 / outW;
   const sy = 28 / outH;
+  for (let x = 0; x < outW; x++) {
+    const fx = Math.min(Math.max((x + 0.5) * sx - 0.5, 0), 27);
+    x0s[x] = Math.floor(fx);
+    x1s[x] = Math.min(x0s[x]! + 1, 27);
+    wxs[x] = fx - x0s[x]!;
+  }
   for (let y = 0; y < outH; y++) {
     const fy = Math.min(Math.max((y + 0.5) * sy - 0.5, 0), 27);
     const y0 = Math.floor(fy);
-    const y1 = Math.min(y0 + 1, 27);
     const wy = fy - y0;
+    const r0 = srcOff + y0 * 28;
+    const r1 = srcOff + Math.min(y0 + 1, 27) * 28;
+    const o = y * outW;
     for (let x = 0; x < outW; x++) {
-      const fx = Math.min(Math.max((x + 0.5) * sx - 0.5, 0), 27);
-      const x0 = Math.floor(fx);
-      const x1 = Math.min(x0 + 1, 27);
-      const wx = fx - x0;
-      const a = src[srcOff + y0 * 28 + x0]!;
-      const b = src[srcOff + y0 * 28 + x1]!;
-      const c = src[srcOff + y1 * 28 + x0]!;
-      const d = src[srcOff + y1 * 28 + x1]!;
-      out[y * outW + x] = Math.round((a * (1 - wx) + b * wx) * (1 - wy) + (c * (1 - wx) + d * wx) * wy);
+      const x0 = x0s[x]!;
+      const x1 = x1s[x]!;
+      const wx = wxs[x]!;
+      const top = src[r0 + x0]! + (src[r0 + x1]! - src[r0 + x0]!) * wx;
+      const bottom = src[r1 + x0]! + (src[r1 + x1]! - src[r1 + x0]!) * wx;
+      out[o + x] = (top + (bottom - top) * wy + 0.5) | 0;
     }
   }
   return out;
@@ -167,10 +175,6 @@ function digitInkHeight(pixels: Uint8Array, off: number): number {
   return bottom < 0 ? 0 : bottom - top + 1;
 }
 
-function clampByte(v: number): number {
-  return v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
-}
-
 /**
  * Renders one scene in memory: a plain or gently textured background (a colour, an optional
  * gradient, a little noise) and 1..5 MNIST digits at varied scales and colours with enough
@@ -202,11 +206,21 @@ export function renderDigitScene(rngOrSeed: Rng | number, opts: DigitSceneOption
     noise = 0;
   }
   const rgb = new Uint8Array(width * height * 3);
+  // The noise comes from an inlined xorshift32 seeded by the scene's stream: the per-pixel calls
+  // through Rng made large scenes (the stream demo's) too slow to render live.
+  let xs = (rng.int(0x7fffffff) + 1) | 0;
+  const amp = (2 * noise) / 4294967296;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const shade = grad.gx * (x - width / 2) + grad.gy * (y - height / 2);
       const i = (y * width + x) * 3;
-      for (let c = 0; c < 3; c++) rgb[i + c] = clampByte(bg[c]! + shade + (rng.next() - 0.5) * 2 * noise);
+      for (let c = 0; c < 3; c++) {
+        xs ^= xs << 13;
+        xs ^= xs >>> 17;
+        xs ^= xs << 5;
+        const v = bg[c]! + shade + ((xs >>> 0) - 2147483648) * amp + 0.5;
+        rgb[i + c] = v <= 0 ? 0 : v >= 255 ? 255 : v | 0;
+      }
     }
   }
 
@@ -260,10 +274,10 @@ export function renderDigitScene(rngOrSeed: Rng | number, opts: DigitSceneOption
       for (let x = 0; x < cellW; x++) {
         const px = ox + x;
         if (px < 0 || px >= width) continue;
-        const a = alpha[y * cellW + x]! / 255;
+        const a = alpha[y * cellW + x]!;
         if (a === 0) continue;
         const i = (py * width + px) * 3;
-        for (let c = 0; c < 3; c++) rgb[i + c] = Math.round(rgb[i + c]! * (1 - a) + ink[c]! * a);
+        for (let c = 0; c < 3; c++) rgb[i + c] = ((rgb[i + c]! * (255 - a) + ink[c]! * a + 127) / 255) | 0;
       }
     }
     const box: [number, number, number, number] = [bx, by, bx + boxW - 1, by + boxH - 1];
