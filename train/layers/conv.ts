@@ -6,7 +6,8 @@
  *  - a dilated (atrous) conv is computed as spaceToBatchND -> plain conv -> batchToSpaceND, whose
  *    gradients are the same three ops in reverse, and exist everywhere;
  *  - the filter gradient is computed with forward ops every backend has: one conv on transposed
- *    tensors (default), or one matMul per kernel tap (im2col without materialising the patch matrix).
+ *    tensors (default), or one matMul per kernel tap (im2col without materialising the patch matrix);
+ *  - the input gradient is a forward conv too, because wasm's Conv2DBackpropInput is a slow scalar loop.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -49,7 +50,6 @@ export function conv2dFilterGradMatmul(x: tf.Tensor4D, dy: tf.Tensor4D, kernel: 
     const taps: tf.Tensor2D[] = [];
     for (let i = 0; i < kernel; i++) {
       for (let j = 0; j < kernel; j++) {
-        // slice is much cheaper than stridedSlice on the cpu backend; only strided convs need the latter.
         const patch = stride === 1
           ? tf.slice(xp, [0, i, j, 0], [n, oh, ow, cin])
           : tf.stridedSlice(xp, [0, i, j, 0], [n, i + stride * (oh - 1) + 1, j + stride * (ow - 1) + 1, cin], [1, stride, stride, 1]) as tf.Tensor4D;
