@@ -261,11 +261,13 @@ export function renderDigitScene(rngOrSeed: Rng | number, opts: DigitSceneOption
     }
     if (!spot) continue;
     const [bx, by] = spot;
-    // Ink colour: far enough from the background's brightness to stay readable.
+    // Ink colour: at least ~80 grey levels from the background's brightness, so that every digit stays readable.
+    const darkMax = Math.max(1, Math.min(90, Math.floor(bgLuma - 80)));
+    const lightMin = Math.min(255, Math.max(165, Math.ceil(bgLuma + 80)));
     const ink =
       bgLuma > 128
-        ? [rng.int(90), rng.int(90), rng.int(90)]
-        : [165 + rng.int(91), 165 + rng.int(91), 165 + rng.int(91)];
+        ? [rng.int(darkMax), rng.int(darkMax), rng.int(darkMax)]
+        : [lightMin + rng.int(256 - lightMin), lightMin + rng.int(256 - lightMin), lightMin + rng.int(256 - lightMin)];
     const ox = bx - ex1;
     const oy = by - ey1;
     for (let y = 0; y < cellH; y++) {
