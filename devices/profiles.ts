@@ -290,7 +290,7 @@ export function buildProfiles(cacheDir: string): DeviceProfile[] {
       suggestedInputSize: 512,
       suggestedPrecision: 'fp16',
       limits: [
-        'The npm onnxruntime-node ships its CUDA provider as a separate download (ONNXRUNTIME_NODE_INSTALL=cuda12 at npm install); TensorRT also needs the TensorRT 10 libraries on the loader path.',
+        'On linux-x64, npm install of onnxruntime-node downloads its CUDA 12 and TensorRT provider libraries from NuGet (ONNXRUNTIME_NODE_INSTALL=skip skips them); they need CUDA 12, cuDNN 9 and, for TensorRT, the TensorRT 10 libraries on the loader path.',
         STOCK_BINDING_LIMIT,
         'GStreamer decodes on the CPU (avdec_h264); nvh264dec from gst-plugins-bad can replace it where that plugin is built with NVCODEC.',
       ],

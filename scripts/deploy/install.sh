@@ -52,7 +52,12 @@ trap 'fail "unexpected error on line $LINENO"' ERR
 command -v node >/dev/null || fail "node is not on PATH"
 cd "$REL"
 
+device="$(sed -n 's/^SSD_DEVICE=//p' ssd.env)"
+
 # --- Dependencies ------------------------------------------------------------------------------
+# onnxruntime-node's postinstall fetches its CUDA/TensorRT provider libraries from NuGet on linux-x64;
+# a CPU-only device needs none of them (and may have no route to NuGet).
+[[ "$device" == cpu ]] && export ONNXRUNTIME_NODE_INSTALL=skip
 if [[ -n "$LINK_NM" ]]; then
   ln -s "$LINK_NM" node_modules
   log "node_modules linked to $LINK_NM"
@@ -87,7 +92,6 @@ if [[ -z "$LINK_NM" && -f "$GPU/onnxruntime_binding.node" ]]; then
 fi
 
 # --- TensorRT caches live outside the releases (SSD_CACHE_DIR in ssd.env); make their directory now.
-device="$(sed -n 's/^SSD_DEVICE=//p' ssd.env)"
 [[ -n "$device" ]] && mkdir -p "$BASE/cache/trt/$device"
 
 # --- Smoke check: the bundle starts on this device's node, and onnxruntime's native binding loads.
