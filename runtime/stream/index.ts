@@ -70,7 +70,13 @@ async function untrainedDemoModel(log: LogFn): Promise<string> {
   const path = join(dir, 'demo-untrained-ssd-tiny.onnx');
   if (!existsSync(path)) {
     // Only this fallback needs the exporter; a runtime bundle ships the trained model instead.
-    const { buildOnnxModel } = await import('../../export/build.js');
+    let exporter: typeof import('../../export/build.js');
+    try {
+      exporter = await import('../../export/build.js');
+    } catch (err) {
+      throw new SsdError(`demo: ${DEMO_MODEL_PATH} is missing and this install has no exporter to make a stand-in (${oneLine(err)}); give --model`);
+    }
+    const { buildOnnxModel } = exporter;
     const { specByName } = await import('../../core/specs.js');
     mkdirSync(dir, { recursive: true });
     writeFileSync(path, buildOnnxModel({ spec: specByName('ssd-tiny'), seed: 1 }));
