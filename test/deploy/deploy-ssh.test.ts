@@ -239,6 +239,13 @@ describe.skipIf(!canRun)('ssd deploy over ssh to 127.0.0.1', () => {
     expect({ releases: releases(), current: current() }).toEqual(before);
   });
 
+  it('--force deploys a mismatching profile anyway, with a warning', async () => {
+    const r = await ssd([...deployArgs().map((x) => (x === 'cpu' ? 'orin-nano' : x)), '--force']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^warning: --profile orin-nano does not match .* deploying anyway \(--force\)$/m);
+    expect(readFileSync(join(base, 'current', 'ssd.env'), 'utf8')).toMatch(/^SSD_DEVICE=orin-nano$/m);
+  }, 120_000);
+
   it('a failed install removes its release directory and keeps current', async () => {
     const before = { releases: releases(), current: current() };
     const r = await ssd(deployArgs(), { SSD_DEPLOY_LINK_NODE_MODULES: join(tmp, 'no-such-node-modules') });
