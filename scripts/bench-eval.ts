@@ -3,7 +3,8 @@
  * 100 detections per image, 70% of them near a ground truth).
  * Usage: npx tsx scripts/bench-eval.ts [--images 5000] [--classes 80] [--dets 100] [--seed 1] [--dump DIR]
  * --dump writes gt.json (COCO instances), dt.json (COCO results) and ts.json (this evaluator's
- * numbers) so that the same input can be run through pycocotools.
+ * numbers); `scripts/fixtures/make-eval-fixtures.py --check-dump DIR` runs the same input through
+ * pycocotools and the Python voc_eval and prints the largest differences.
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -93,6 +94,6 @@ if (values.dump) {
   };
   writeFileAtomic(join(dir, 'gt.json'), JSON.stringify(instances));
   writeFileAtomic(join(dir, 'dt.json'), JSON.stringify(toCocoResults(dets, gt)));
-  writeFileAtomic(join(dir, 'ts.json'), JSON.stringify({ stats: coco.stats, ap: coco.ap }));
+  writeFileAtomic(join(dir, 'ts.json'), JSON.stringify({ stats: coco.stats, ap: coco.ap, voc07: voc07.ap, voc12: voc12.ap }));
   console.log(`wrote ${dir}/{gt,dt,ts}.json`);
 }
