@@ -147,7 +147,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
   cli(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {
-      console.error(`make-digits-dataset: ${oneLine(err)}`);
+      console.error(`make-digits-dataset: ${oneLine(err).replace(/^make-digits-dataset: /, '')}`);
       process.exit(err instanceof SsdError ? err.exitCode : 1);
     },
   );

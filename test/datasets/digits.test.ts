@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadVocDataset } from '../../core/datasets/voc.js';
 import { DIGIT_LABELS, loadMnist, renderDigitScene } from '../../core/datasets/digits.js';
@@ -101,5 +103,17 @@ describe('MNIST digit scenes', () => {
     expect(train.samples[0]!.width).toBe(128);
     const again = await makeDigitsDataset({ outDir: join(tmp, 'e'), train: 12, test: 0, seed: 3 });
     expect(loadVocDataset(again.root, 'train').samples.map((s) => s.objects)).toEqual(train.samples.map((s) => s.objects));
+  });
+
+  it('runs as a script, with one-line errors for bad flags', async () => {
+    const run = promisify(execFile);
+    const repo = join(import.meta.dirname, '..', '..');
+    const tsx = join(repo, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+    const { stdout } = await run(process.execPath, [tsx, 'scripts/make-digits-dataset.ts', '--out', join(tmp, 'cli'), '--train', '3', '--test', '2', '--seed', '5'], { cwd: repo });
+    expect(stdout).toMatch(/wrote 3 train \+ 2 test images to .*cli\/VOC2007/);
+    expect(loadVocDataset(join(tmp, 'cli'), 'test', { strict: true }).samples).toHaveLength(2);
+    const err = await run(process.execPath, [tsx, 'scripts/make-digits-dataset.ts', '--out', join(tmp, 'x'), '--train', 'many'], { cwd: repo }).catch((e: { code: number; stderr: string }) => e);
+    expect((err as { code: number }).code).toBe(1);
+    expect((err as { stderr: string }).stderr.trim()).toBe('make-digits-dataset: --train must be a number in [0, Infinity], got "many"');
   });
 });
