@@ -26,6 +26,7 @@ Options:
   --codec h264|h265   codec of RTSP streams (default h264)
   --rtsp-latency MS   RTSP jitter buffer (default 200)
   --connect-timeout S seconds the first frame of a source may take (default 10)
+  --pipeline TEXT     a gst-launch pipeline ending in appsink, as one more source (repeatable)
   --http HOST:PORT    live page, /events (SSE), /metrics (Prometheus), /healthz; loopback unless told
   --token T           required token for the HTTP server (needed to bind a non-loopback address)
   --mqtt URL          publish each frame's JSON to an MQTT broker (mqtt://host:1883)

@@ -47,8 +47,8 @@ export function testVideo(dir: string, frames: number, width = 320, height = 240
 }
 
 /** Starts the loopback RTSP server fixture and waits for its READY line. */
-export async function startRtspServer(port: number, lifetimeS = 60): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn('/usr/bin/python3', [RTSP_SERVER, String(port), '--lifetime', String(lifetimeS)], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startRtspServer(port: number, lifetimeS = 60, extra: string[] = []): Promise<{ proc: ChildProcess; url: string }> {
+  const proc = spawn('/usr/bin/python3', [RTSP_SERVER, String(port), '--lifetime', String(lifetimeS), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('RTSP server did not start in 10 s')), 10_000);
     let out = '';

@@ -4,11 +4,11 @@
  *     test source (model size, so nothing is scaled) through the whole stream path.
  *  2. glass-to-detection latency with a 30 fps camera (clock-camera.ts over RTP/H.264): glass = the
  *     time written into the frame's pixels when it was made; detection = when its boxes are ready.
- *   npx tsx test/stream/bench/stream-bench.ts [--model ssd300|ssd-tiny] [--frames 60] [--rounds 3] [--seconds 20]
+ *   npx tsx test/stream/bench/stream-bench.ts [--model ssd300|ssd-tiny] [--frames 60] [--rounds 3] [--seconds 20] [--rtsp-latencies 200,50,0]
  */
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { specByName } from '../../../core/specs.js';
 import { buildOnnxModel } from '../../../export/build.js';
@@ -17,7 +17,7 @@ import { CPU_GST } from '../../../runtime/stream/pipelines.js';
 import { runScheduler } from '../../../runtime/stream/scheduler.js';
 import { GstFrameSource } from '../../../runtime/stream/source.js';
 import { parsePipelineSource, parseSourceUri } from '../../../runtime/stream/uri.js';
-import { freePort, ROOT } from '../helpers.js';
+import { freePort, ROOT, startRtspServer } from '../helpers.js';
 import { readClock, unwrapClock } from './clock-camera.js';
 
 const arg = (name: string, d: string) => {
@@ -73,56 +73,74 @@ async function main(): Promise<void> {
   const bareFps = bareFrames / bareSeconds;
   const pipeFps = pipeFrames / pipeSeconds;
 
-  // 2. Glass to detection with a 30 fps 320x240 RTP/H.264 camera in another process, scaled to the
-  //    model input in the pipeline as `ssd stream` does.
-  const port = await freePort();
-  const cam = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/stream/bench/clock-camera.ts'), String(port), '--fps', '30', '--width', '320', '--height', '240', '--seconds', String(seconds + 15)], { stdio: 'inherit', cwd: ROOT });
-  const launch = `udpsrc port=${port} address=127.0.0.1 caps="application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000" ! rtph264depay ! h264parse ! avdec_h264 ! videoconvert ! videoscale ! video/x-raw,format=${format.toUpperCase()},width=${S},height=${S} ! appsink`;
-  const rtp = new GstFrameSource('cam', parsePipelineSource(launch), { gst: CPU_GST, format, log, connectTimeoutMs: 20_000 });
-  await rtp.start();
-  const glassToOut: number[] = [];
-  const glassToDet: number[] = [];
-  const excess: number[] = [];
-  const ac = new AbortController();
-  setTimeout(() => ac.abort(), seconds * 1000);
-  let skipped = 0;
-  await runScheduler({
-    sources: [rtp], detector, signal: ac.signal,
-    onResult: (r) => {
-      // The first frames after a key frame request can be grey: skip frames whose clock is implausible.
-      const glass = unwrapClock(readClock(r.frame.data, r.frame.stride ?? S * 3, S / 320, S / 240), r.frame.captureMs);
-      if (!(glass <= r.frame.captureMs && r.frame.captureMs - glass < 5000)) { skipped++; return; }
-      glassToOut.push(r.frame.captureMs - glass);
-      glassToDet.push(r.doneMs - glass);
-      // Everything but this frame's own inference: the goal is at most one frame interval.
-      excess.push(r.doneMs - glass - r.inferMs);
-    },
-  });
-  rtp.close();
-  cam.kill('SIGTERM');
+  // 2. Glass to detection with a 30 fps 320x240 H.264 camera in another process, scaled to the model
+  //    input in the pipeline as `ssd stream` does: as raw RTP over UDP, and re-served by an RTSP
+  //    server (test/stream/fixtures/rtsp-server.py --relay-udp) through `ssd stream`'s own rtspsrc
+  //    pipeline at several jitter-buffer latencies.
+  const latency: Array<{ name: string; glassToOut: number[]; glassToDet: number[]; excess: number[]; skipped: number }> = [];
+  const measure = async (name: string, make: (camPort: number) => Promise<{ source: GstFrameSource; stop: () => void }>) => {
+    const camPort = await freePort();
+    const cam = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/stream/bench/clock-camera.ts'), String(camPort), '--fps', '30', '--width', '320', '--height', '240', '--seconds', String(seconds + 20)], { stdio: 'inherit', cwd: ROOT });
+    const m = { name, glassToOut: [] as number[], glassToDet: [] as number[], excess: [] as number[], skipped: 0 };
+    const { source, stop } = await make(camPort);
+    await source.start();
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), seconds * 1000);
+    await runScheduler({
+      sources: [source], detector, signal: ac.signal,
+      onResult: (r) => {
+        // Frames whose clock does not read back (e.g. before the first key frame) are skipped.
+        const glass = unwrapClock(readClock(r.frame.data, r.frame.stride ?? S * 3, S / 320, S / 240), r.frame.captureMs);
+        if (!(glass <= r.frame.captureMs && r.frame.captureMs - glass < 5000)) { m.skipped++; return; }
+        m.glassToOut.push(r.frame.captureMs - glass);
+        m.glassToDet.push(r.doneMs - glass);
+        // Everything but this frame's own inference: the goal is at most one frame interval.
+        m.excess.push(r.doneMs - glass - r.inferMs);
+      },
+    });
+    source.close();
+    stop();
+    cam.kill('SIGTERM');
+    latency.push(m);
+  };
+  await measure('RTP/UDP', async (camPort) => ({
+    source: new GstFrameSource('cam', parsePipelineSource(`udpsrc port=${camPort} address=127.0.0.1 caps="application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000" ! rtph264depay ! h264parse ! avdec_h264 ! videoconvert ! videoscale ! video/x-raw,format=${format.toUpperCase()},width=${S},height=${S} ! appsink`), { gst: CPU_GST, format, log, connectTimeoutMs: 20_000 }),
+    stop: () => {},
+  }));
+  for (const rtspLatencyMs of (arg('rtsp-latencies', '200,50,0')).split(',').map(Number)) {
+    await measure(`RTSP, --rtsp-latency ${rtspLatencyMs}`, async (camPort) => {
+      const port = await freePort();
+      const server = await startRtspServer(port, seconds + 20, ['--relay-udp', String(camPort)]);
+      return {
+        source: new GstFrameSource('cam', parseSourceUri(server.url), { gst: CPU_GST, format, width: S, height: S, rtspLatencyMs, log, connectTimeoutMs: 20_000 }),
+        stop: () => server.proc.kill('SIGKILL'),
+      };
+    });
+  }
   await detector.dispose();
 
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const inferMean = mean(inferMs);
   const interval = 1000 / 30;
   const row = (k: string, v: string) => `| ${k} | ${v} |`;
+  const stats = (xs: number[]) => `${mean(xs).toFixed(1)}, ${percentile(xs, 50).toFixed(1)}, ${percentile(xs, 90).toFixed(1)}`;
   console.log([
-    `Model ${modelName} (${S}x${S}, random init), onnxruntime CPU, ${detector.thread} thread, ${new Date().toISOString()}`,
+    `Model ${modelName} (${S}x${S}, random init), onnxruntime CPU, ${detector.thread} thread, ${new Date().toISOString()}, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`,
     '',
     '| measure | value |',
     '| --- | --- |',
     row('bare session.run fps', bareFps.toFixed(2)),
     row('stream pipeline fps (test source at model size)', pipeFps.toFixed(2)),
     row('pipeline / bare', (pipeFps / bareFps).toFixed(3)),
-    row('session.run ms, bare (mean, p50, p90)', `${inferMean.toFixed(1)}, ${percentile(inferMs, 50).toFixed(1)}, ${percentile(inferMs, 90).toFixed(1)}`),
+    row('session.run ms, bare (mean, p50, p90)', stats(inferMs)),
     row('session.run ms, inside the stream (mean)', mean(pipeInferMs).toFixed(1)),
     row('stream time per frame outside session.run ms (mean)', ((pipeSeconds * 1000) / pipeFrames - mean(pipeInferMs)).toFixed(1)),
-    row(`glass to detection ms, 30 fps camera, ${glassToDet.length} frames (mean, p50, p90, max)`, `${mean(glassToDet).toFixed(1)}, ${percentile(glassToDet, 50).toFixed(1)}, ${percentile(glassToDet, 90).toFixed(1)}, ${Math.max(...glassToDet).toFixed(1)}`),
-    row('of which glass to appsink exit ms (mean, p50)', `${mean(glassToOut).toFixed(1)}, ${percentile(glassToOut, 50).toFixed(1)}`),
-    row('glass to detection minus the frame\'s own session.run ms (mean, p50, p90)', `${mean(excess).toFixed(1)}, ${percentile(excess, 50).toFixed(1)}, ${percentile(excess, 90).toFixed(1)}`),
-    row('frames within one inference + one frame interval (33.3 ms)', `${((excess.filter((x) => x <= interval).length / excess.length) * 100).toFixed(0)}%`),
-    row('frames skipped (clock unreadable)', String(skipped)),
+    '',
+    '| 30 fps camera | frames | glass to detection ms (mean, p50, p90) | glass to appsink ms (mean, p50, p90) | minus its own session.run ms (mean, p50, p90) | within one inference + one frame interval |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...latency.map((m) => `| ${m.name} | ${m.glassToDet.length} (${m.skipped} skipped) | ${stats(m.glassToDet)} | ${stats(m.glassToOut)} | ${stats(m.excess)} | ${((m.excess.filter((x) => x <= interval).length / m.excess.length) * 100).toFixed(0)}% |`),
   ].join('\n'));
+  void inferMean;
   process.exit(0);
 }
 
