@@ -103,7 +103,8 @@ export function readCocoResults(path: string, gt: Dataset): Detection[] {
   });
 }
 
-const COMP4_RE = /^comp\d+_det_(.+)\.txt$/;
+// comp4_det_test_cat.txt (devkit), or comp4_<salt>_det_test_cat.txt as py-faster-rcnn names them.
+const COMP4_RE = /^comp\d+(?:_[^_]+)?_det_(.+)\.txt$/;
 
 /** Writes comp4_det_<split>_<class>.txt for every class (empty files included, as the devkit expects). */
 export function writeVocComp4(dir: string, dets: readonly Detection[], labels: readonly string[], opts: { split?: string; prefix?: string } = {}): string[] {

@@ -67,6 +67,10 @@ describe('ssd eval', () => {
 
   it('comp4 files round-trip', () => {
     expect(readVocComp4Dir(comp4, gt)).toEqual([...dets].sort((a, b) => a.classId - b.classId));
+    // py-faster-rcnn's salted names read the same.
+    const salted = join(tmp, 'salted');
+    writeVocComp4(salted, dets, gt.labels, { prefix: 'comp4_2f9c1a7e-58d1-4c1b-9d43-0a6c7b2e1f00' });
+    expect(readVocComp4Dir(salted, gt)).toEqual(readVocComp4Dir(comp4, gt));
   });
 
   it('prints one JSON object with --json (comp4 dir and COCO results agree)', async () => {
