@@ -222,6 +222,37 @@ export function ssdTiny(labels: string[], inputSize = 96): SsdSpec {
     maps([f1, f2, f3], [inputSize / f1, inputSize / f2, inputSize / f3], sizes, [[2], [2, 3], [2]]));
 }
 
+/**
+ * The digits demo model (ssd-digits): VGG-shaped but narrow, input 96, four maps (24, 12, 6, 3) with
+ * box sizes for handwritten digits of 20-56 pixels in a 128-pixel scene (15-42 at the input): a
+ * stride-4 first map so that even small digits get several default boxes above 0.5 overlap (the
+ * early layers are kept narrow: at 96x96 they cost the most). Batch
+ * norm after every conv (it trains from scratch; export folds it away). fc6 keeps the atrous form
+ * (dilation 2 at this scale). Trained on CPU in docs/train.md; shipped as models/digits-ssd.onnx.
+ */
+export function ssdDigits(labels: string[], inputSize = 96): SsdSpec {
+  const layers: LayerSpec[] = [
+    conv('conv1_1', 8), maxpool('pool1'),
+    conv('conv2_1', 16), maxpool('pool2'),
+    conv('conv3_1', 32), conv('conv3_2', 32), maxpool('pool3', 2, 2, 0, true),
+    conv('conv4_1', 64), conv('conv4_3', 64), maxpool('pool4'),
+    conv('conv5_1', 96), maxpool('pool5', 3, 1, 1),
+    conv('fc6', 128, 3, 1, 2, 2), conv('fc7', 128, 1),
+    conv('conv6_1', 48, 1), conv('conv6_2', 96, 3, 2, 1),
+  ];
+  const sourceLayers = ['conv3_2', 'conv4_3', 'fc7', 'conv6_2'];
+  const shapes = layerShapes({ inputSize, layers } as SsdSpec);
+  const sizes = sourceLayers.map((n) => shapes.find((s) => s.layer.name === n)!.outSize);
+  // In input pixels at 96: 10-20, 20-36, 36-60, 60-96.
+  const scale = inputSize / 96;
+  const minSizes = [10, 20, 36, 60].map((v) => v * scale);
+  const maxSizes = [20, 36, 60, 96].map((v) => v * scale);
+  const spec = base('ssd-digits', inputSize, labels, layers,
+    [{ layer: 'conv3_2', l2NormScale: 20 }, { layer: 'conv4_3' }, { layer: 'fc7' }, { layer: 'conv6_2' }],
+    maps(sizes, sizes.map((n) => inputSize / n), { minSizes, maxSizes }, [[2], [2, 3], [2, 3], [2, 3]]));
+  return { ...spec, batchNorm: true };
+}
+
 /** Built-in specs by name. VOC: 21 classes; COCO: 81 classes with conv4_3 at 7% (ssd_coco.py). */
 export const SPECS: Record<string, () => SsdSpec> = {
   'ssd300': () => ssd300(withBackground(VOC_CLASSES)),
@@ -229,6 +260,7 @@ export const SPECS: Record<string, () => SsdSpec> = {
   'ssd300-coco': () => ({ ...ssd300(withBackground(COCO_CLASSES), caffeBoxSizes(300, 6, 15, 90, 7)), name: 'ssd300-coco' }),
   'ssd512-coco': () => ({ ...ssd512(withBackground(COCO_CLASSES)), name: 'ssd512-coco' }),
   'ssd-tiny': () => ssdTiny(withBackground(DIGIT_CLASSES)),
+  'ssd-digits': () => ssdDigits(withBackground(DIGIT_CLASSES)),
 };
 
 export function specByName(name: string): SsdSpec {

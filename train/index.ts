@@ -1,0 +1,118 @@
+/**
+ * Training, the public entry: resolve the data (`digits`, VOC directories, a COCO JSON), resolve the
+ * config, pick the backend, and run the trainer. `ssd train` is a thin wrapper around `runTraining`.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { SsdError } from '../core/errors.js';
+import { loadCocoDataset } from '../core/datasets/coco.js';
+import { loadVocDataset, resolveVocRoots } from '../core/datasets/voc.js';
+import type { Dataset } from '../core/datasets/types.js';
+import type { WeightMap } from '../core/checkpoint.js';
+import { selectBackend, type BackendName } from './backend.js';
+import type { TrainConfig } from './config.js';
+import { train, type TrainResult } from './trainer.js';
+
+export { train, savedConfig, iterationsForEpochs, type TrainOptions, type TrainResult, type TrainerState } from './trainer.js';
+export { resolveConfig, knownConfigs, DEFAULT_RECIPE, type TrainConfig, type TrainRecipe } from './config.js';
+export { validate, detectDataset } from './validate.js';
+export { ssdTrainPipeline, evalPipeline, buildPipeline, runPipeline, type StepConfig } from './augment/pipeline.js';
+
+/** Where `--data digits` lives (generated on first use). */
+export const DIGITS_DIR = 'data/digits';
+export const DIGITS_SIZES = { train: 2000, test: 300, seed: 1 };
+
+export interface TrainingData {
+  train: Dataset;
+  val?: Dataset;
+  description: string;
+}
+
+export interface DataOptions {
+  /** VOC: split to train on (default trainval; digits: train). */
+  split?: string;
+  /** VOC: split to validate on (default test, where the directory has it). */
+  valSplit?: string;
+  /** COCO: images directory (default: beside the JSON). */
+  images?: string;
+  /** Validation data: a COCO JSON or VOC directory (default: see valSplit). */
+  valData?: string;
+  valImages?: string;
+  /** Where `digits` is generated (default data/digits). */
+  digitsDir?: string;
+  log?: (line: string) => void;
+}
+
+/** Generates the digits dataset if `dir` does not hold it yet; returns the VOC year directory. */
+export async function ensureDigitsDataset(dir: string, log: (line: string) => void = () => {}): Promise<string> {
+  const root = join(dir, 'VOC2007');
+  if (existsSync(join(root, 'ImageSets', 'Main', 'train.txt')) && existsSync(join(root, 'ImageSets', 'Main', 'test.txt'))) return root;
+  log(`digits: generating ${DIGITS_SIZES.train} train + ${DIGITS_SIZES.test} test scenes of MNIST digits in ${dir}`);
+  const { makeDigitsDataset } = await import('../scripts/make-digits-dataset.js');
+  await makeDigitsDataset({ outDir: dir, train: DIGITS_SIZES.train, test: DIGITS_SIZES.test, seed: DIGITS_SIZES.seed });
+  return root;
+}
+
+export async function loadTrainingData(data: string, opts: DataOptions = {}): Promise<TrainingData> {
+  const log = opts.log ?? (() => {});
+  const onWarning = (w: string) => log(`warning: ${w}`);
+  let train: Dataset;
+  let val: Dataset | undefined;
+  if (data === 'digits') {
+    const root = await ensureDigitsDataset(resolve(opts.digitsDir ?? DIGITS_DIR), log);
+    train = loadVocDataset(root, opts.split ?? 'train', { onWarning });
+    val = loadVocDataset(root, opts.valSplit ?? 'test', { onWarning });
+  } else if (data.endsWith('.json')) {
+    if (!existsSync(data)) throw new SsdError(`--data ${data}: no such file`);
+    train = loadCocoDataset(data, opts.images, { onWarning });
+  } else {
+    const roots = resolveVocRoots(data.split(',').map((d) => d.trim()).filter(Boolean));
+    train = loadVocDataset(roots, opts.split ?? 'trainval', { onWarning });
+    const valSplit = opts.valSplit ?? 'test';
+    const withVal = roots.filter((r) => existsSync(join(r, 'ImageSets', 'Main', `${valSplit}.txt`)));
+    if (!opts.valData && withVal.length) val = loadVocDataset(withVal, valSplit, { onWarning, labels: train.labels });
+  }
+  if (opts.valData) {
+    val = opts.valData.endsWith('.json')
+      ? loadCocoDataset(opts.valData, opts.valImages, { onWarning, labels: train.labels })
+      : loadVocDataset(resolveVocRoots(opts.valData.split(',')), opts.valSplit ?? 'test', { onWarning, labels: train.labels });
+  }
+  if (train.samples.length === 0) throw new SsdError(`--data ${data}: no training images found`);
+  return { train, ...(val ? { val } : {}), description: `${train.name} (${train.samples.length} images)${val ? `, validation ${val.name} (${val.samples.length} images)` : ''}` };
+}
+
+/** The spec's labels become the dataset's (the heads are sized by the number of classes). */
+export function adaptToLabels(config: TrainConfig, labels: string[], log: (line: string) => void = () => {}): TrainConfig {
+  if (config.spec.labels.join('\n') === labels.join('\n')) return config;
+  log(`config ${config.name}: ${config.spec.labels.length - 1} classes -> the data's ${labels.length - 1} (${labels.slice(1, 6).join(', ')}${labels.length > 6 ? ', ...' : ''})`);
+  return { ...config, spec: { ...config.spec, labels: [...labels] } };
+}
+
+export interface RunTrainingOptions {
+  config: TrainConfig;
+  data: TrainingData;
+  outDir: string;
+  backend?: BackendName;
+  resume?: boolean;
+  initialWeights?: WeightMap;
+  threads?: number;
+  log?: (line: string) => void;
+  progress?: boolean;
+}
+
+export async function runTraining(o: RunTrainingOptions): Promise<TrainResult & { backend: string }> {
+  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (o.threads !== undefined) {
+    const { setThreadsCount } = await import('@tensorflow/tfjs-backend-wasm');
+    setThreadsCount(o.threads);
+  }
+  const choice = await selectBackend(o.backend, { log });
+  const config = adaptToLabels(o.config, o.data.train.labels, log);
+  log(`data: ${o.data.description}`);
+  const result = await train({
+    config, trainSet: o.data.train, ...(o.data.val ? { valSet: o.data.val } : {}), outDir: o.outDir,
+    ...(o.resume ? { resume: true } : {}), ...(o.initialWeights ? { initialWeights: o.initialWeights } : {}), log,
+    ...(o.progress === false ? { progress: false } : {}),
+  });
+  return { ...result, backend: choice.name };
+}
