@@ -123,7 +123,16 @@ export async function runStream(o: StreamOptions): Promise<StreamSummary> {
       })));
     }
     cleanup.push(() => { for (const s of sources) s.close(); });
-    await Promise.all(sources.map((s) => s.start()));
+    // Ctrl-C while a camera is still connecting stops at once, not after the connect timeout.
+    const aborted = new Promise<'aborted'>((resolve) => {
+      if (stopAll.signal.aborted) resolve('aborted');
+      stopAll.signal.addEventListener('abort', () => resolve('aborted'), { once: true });
+    });
+    const started = Promise.all(sources.map((s) => s.start()));
+    started.catch(() => undefined);
+    if ((await Promise.race([started, aborted])) === 'aborted') {
+      return { frames: 0, runs: 0, elapsedMs: 0, reason: 'stopped', fps: 0, sources: sources.map((s) => ({ id: s.id, uri: s.display, frames: 0, dropped: 0, reconnects: 0 })) };
+    }
     for (const s of sources) log(`[${s.id}] ${s.display}: playing`);
 
     const metrics = new StreamMetrics();
