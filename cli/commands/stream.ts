@@ -11,6 +11,7 @@ model over a built-in moving-digits source, with the live page on http://127.0.0
 
 Sources (as jetson-inference's videoSource):
   rtsp://[user:pass@]host[:port]/path   RTSP camera, H.264 (see --codec), over TCP (rtspu:// = UDP)
+  rtp://@:5000 | rtp://239.1.1.1:5004   RTP/UDP H.264 stream sent to this machine (or a multicast group)
   file:///path/clip.mp4 | clip.mkv      video file (every frame is detected; ends at EOS, see --loop)
   /dev/video0 | v4l2:///dev/video0      V4L2 (USB) camera; ?width=&height=&fps= pick a mode
   csi://0                               MIPI CSI camera on a Jetson (nvarguscamerasrc); ?width=&height=&fps=
@@ -24,7 +25,7 @@ Options:
   --max-frames N      stop after N processed frames in all
   --loop              start files over at their end
   --codec h264|h265   codec of RTSP streams (default h264)
-  --rtsp-latency MS   RTSP jitter buffer (default 200)
+  --rtsp-latency MS   RTSP/RTP jitter buffer (default 200)
   --connect-timeout S seconds the first frame of a source may take (default 10)
   --pipeline TEXT     a gst-launch pipeline ending in appsink, as one more source (repeatable)
   --http HOST:PORT    live page, /events (SSE), /metrics (Prometheus), /healthz; loopback unless told

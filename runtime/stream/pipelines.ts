@@ -74,6 +74,15 @@ export function sourceHead(desc: Exclude<SourceDesc, { kind: 'pipeline' }>, opts
       // drop-on-latency: a late packet is dropped rather than delaying every frame after it.
       return `rtspsrc location=${quote(desc.url)} protocols=${desc.transport} latency=${opts.rtspLatencyMs ?? 200} drop-on-latency=true ! ${depay} ! ${decoder}`;
     }
+    case 'rtp': {
+      const codec = opts.codec ?? 'h264';
+      const enc = codec === 'h265' ? 'H265' : 'H264';
+      const depay = codec === 'h265' ? 'rtph265depay ! h265parse' : 'rtph264depay ! h264parse';
+      const decoder = codec === 'h265' ? g.h265Decoder : g.h264Decoder;
+      const addr = desc.address ? ` address=${desc.address}` : '';
+      const caps = `application/x-rtp,media=video,encoding-name=${enc},payload=96,clock-rate=90000`;
+      return `udpsrc port=${desc.port}${addr} caps=${quote(caps)} ! rtpjitterbuffer latency=${opts.rtspLatencyMs ?? 200} drop-on-latency=true ! ${depay} ! ${decoder}`;
+    }
     case 'file':
       // decodebin picks the demuxer and the highest-ranked decoder (nvv4l2decoder on a Jetson).
       return `filesrc location=${quote(desc.path)} ! decodebin`;

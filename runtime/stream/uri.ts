@@ -2,6 +2,7 @@
  * Source URIs as jetson-inference (videoSource) users write them, parsed into plain descriptions that
  * pipelines.ts turns into gst-launch text:
  *   rtsp://[user:pass@]host[:port]/path   RTSP camera (H.264 unless --codec h265; TCP; rtspu:// = UDP)
+ *   rtp://@:5000 | rtp://239.0.0.1:5000   an RTP/UDP stream sent to this machine (or a multicast group)
  *   file:///path/clip.mp4 | clip.mkv      a video file (mp4, mkv, avi, mov, webm, ts, h264, h265)
  *   /dev/video0 | v4l2:///dev/video0      a V4L2 (USB) camera
  *   csi://0                               a MIPI CSI camera through nvarguscamerasrc (Jetson)
@@ -23,6 +24,7 @@ export interface CaptureMode {
 
 export type SourceDesc =
   | { kind: 'rtsp'; url: string; transport: 'tcp' | 'udp' }
+  | { kind: 'rtp'; address?: string; port: number }
   | { kind: 'file'; path: string }
   | { kind: 'v4l2'; device: string; mode: CaptureMode }
   | { kind: 'csi'; sensorId: number; mode: CaptureMode }
@@ -79,6 +81,14 @@ function v4l2Source(device: string, params: URLSearchParams, uri: string): Parse
   return { desc: { kind: 'v4l2', device, mode: captureMode(params, uri) }, display: `v4l2://${device}`, live: true };
 }
 
+function rtpSource(uri: string, shown: string): ParsedSource {
+  // jetson-inference writes rtp://@:PORT for "any local address"; URL() cannot parse "@:" alone.
+  const m = /^rtp:\/\/(?:@|([^:/@]+))?:(\d+)\/?$/i.exec(uri);
+  const port = Number(m?.[2]);
+  if (!m || !(port >= 1 && port <= 65535)) throw new SsdError(`source ${shown}: expected rtp://@:PORT or rtp://ADDRESS:PORT`);
+  return { desc: { kind: 'rtp', address: m[1], port }, display: shown, live: true };
+}
+
 /** Parses one source argument; throws an SsdError naming the URI when it cannot be used. */
 export function parseSourceUri(text: string): ParsedSource {
   const uri = text.trim();
@@ -87,9 +97,10 @@ export function parseSourceUri(text: string): ParsedSource {
   if (uri.startsWith('/dev/video')) return v4l2Source(uri, new URLSearchParams(), uri);
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(uri)?.[1]?.toLowerCase();
   if (scheme === undefined) {
-    if (/^[a-z][a-z0-9+.-]*:/i.test(uri) && !/^[a-z]:[\\/]/i.test(uri)) throw new SsdError(`source ${shown}: not a URI this tool knows (rtsp://, file://, v4l2://, csi://, test://, or a path)`);
+    if (/^[a-z][a-z0-9+.-]*:/i.test(uri) && !/^[a-z]:[\\/]/i.test(uri)) throw new SsdError(`source ${shown}: not a URI this tool knows (rtsp://, rtp://, file://, v4l2://, csi://, test://, or a path)`);
     return fileSource(uri, shown);
   }
+  if (scheme === 'rtp') return rtpSource(uri, shown);
   let url: URL;
   try {
     url = new URL(uri);
@@ -124,7 +135,7 @@ export function parseSourceUri(text: string): ParsedSource {
       return { desc: { kind: 'test', pattern, mode: captureMode(url.searchParams, uri) }, display: shown, live: true };
     }
     default:
-      throw new SsdError(`source ${shown}: unknown scheme "${scheme}://" (known: rtsp, file, v4l2, csi, test; or --pipeline)`);
+      throw new SsdError(`source ${shown}: unknown scheme "${scheme}://" (known: rtsp, rtp, file, v4l2, csi, test; or --pipeline)`);
   }
 }
 

@@ -5,6 +5,7 @@ import { buildPipeline, CPU_GST, quote } from '../../runtime/stream/pipelines.js
 import { parseSourceUri, type SourceDesc } from '../../runtime/stream/uri.js';
 
 const rtsp: SourceDesc = { kind: 'rtsp', url: 'rtsp://u:p@10.0.0.2/live', transport: 'tcp' };
+const rtp: SourceDesc = { kind: 'rtp', port: 5000 };
 const file: SourceDesc = { kind: 'file', path: '/data/clip "1".mp4' };
 const v4l2: SourceDesc = { kind: 'v4l2', device: '/dev/video0', mode: {} };
 const csi: SourceDesc = { kind: 'csi', sensorId: 0, mode: {} };
@@ -26,6 +27,14 @@ describe('desktop (CPU) pipelines', () => {
     );
     expect(b).toMatchObject({ sink: 'sink', probe: 'probe' });
     expect(buildPipeline(rtsp, { gst, format: 'rgb', codec: 'h265' }).launch).toContain('rtph265depay ! h265parse ! avdec_h265');
+  });
+
+  it('RTP/UDP: caps for the payload, a jitter buffer, depay/parse/decode', () => {
+    expect(buildPipeline(rtp, { gst, format: 'bgr', ...model }).launch).toMatch(
+      /^udpsrc port=5000 caps="application\/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000" ! rtpjitterbuffer latency=200 drop-on-latency=true ! rtph264depay ! h264parse ! avdec_h264 ! tee name=t ! /,
+    );
+    expect(buildPipeline({ kind: 'rtp', address: '239.1.1.1', port: 5004 }, { gst, format: 'bgr', codec: 'h265' }).launch)
+      .toContain('udpsrc port=5004 address=239.1.1.1 caps="application/x-rtp,media=video,encoding-name=H265,payload=96,clock-rate=90000" ! rtpjitterbuffer latency=200 drop-on-latency=true ! rtph265depay ! h265parse ! avdec_h265');
   });
 
   it('files: decodebin, every frame (no drop, no leaky queue), quoted path', () => {
@@ -58,7 +67,7 @@ describe('desktop (CPU) pipelines', () => {
   });
 
   it.skipIf(!gstAvailable())('every desktop pipeline parses with the installed GStreamer (all elements exist)', () => {
-    for (const desc of [rtsp, { kind: 'file', path: '/tmp/x.mp4' } as SourceDesc, v4l2, test]) {
+    for (const desc of [rtsp, rtp, { kind: 'file', path: '/tmp/x.mp4' } as SourceDesc, v4l2, test]) {
       for (const everyFrame of [false, true]) {
         const b = buildPipeline(desc, { gst, format: 'bgr', ...model, everyFrame });
         const p = createPipeline(b.launch, 'test');

@@ -1,5 +1,5 @@
 // Real GStreamer pipelines through the gstreamer-superficial addon: files, test sources, failures.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SsdError } from '../../core/errors.js';
@@ -94,6 +94,21 @@ describe.skipIf(!gstAvailable())('GStreamer sources', () => {
     for (const g of gaps) expect(g).toBeGreaterThan(0.2);
     expect(s.stats.dropped).toBeGreaterThanOrEqual(4 * 5);
     s.close();
+  });
+
+  it('rtp:// receives an RTP/H.264 stream sent to a local UDP port, boxes in the sender\'s size', async () => {
+    const port = await freePort();
+    const sender = spawn('timeout', ['20', 'gst-launch-1.0', '-q', 'videotestsrc', 'is-live=true', 'pattern=ball', '!', 'video/x-raw,width=320,height=240,framerate=30/1', '!', 'videoconvert', '!',
+      'x264enc', 'tune=zerolatency', 'speed-preset=ultrafast', 'key-int-max=15', '!', 'rtph264pay', 'config-interval=1', 'pt=96', '!', 'udpsink', 'host=127.0.0.1', `port=${port}`], { stdio: 'ignore' });
+    try {
+      const s = open(`rtp://127.0.0.1:${port}`);
+      await s.start();
+      const f = (await s.next())!;
+      expect([f.width, f.height, f.sourceWidth, f.sourceHeight]).toEqual([96, 96, 320, 240]);
+      s.close();
+    } finally {
+      sender.kill('SIGKILL');
+    }
   });
 
   it('an RTSP camera that is not there: a one-line SsdError, quickly, no retry loop', async () => {

@@ -15,6 +15,13 @@ describe('source URIs as jetson-inference users write them', () => {
     expect(parseSourceUri('rtspt://cam/x').desc).toMatchObject({ url: 'rtsp://cam/x', transport: 'tcp' });
   });
 
+  it('rtp:// as jetson-inference writes it: @ for any local address, or an address (multicast group)', () => {
+    expect(parseSourceUri('rtp://@:5000')).toMatchObject({ desc: { kind: 'rtp', address: undefined, port: 5000 }, live: true });
+    expect(parseSourceUri('rtp://239.1.1.1:5004').desc).toEqual({ kind: 'rtp', address: '239.1.1.1', port: 5004 });
+    expect(() => parseSourceUri('rtp://@:99999')).toThrow(/expected rtp:\/\/@:PORT/);
+    expect(() => parseSourceUri('rtp://host')).toThrow(/expected rtp:\/\/@:PORT/);
+  });
+
   it('files: file:// or a plain path, video extensions only, must exist', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ssd-uri-'));
     const clip = join(dir, 'clip.mp4');

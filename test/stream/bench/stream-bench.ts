@@ -16,7 +16,7 @@ import { Detector } from '../../../runtime/detector.js';
 import { CPU_GST } from '../../../runtime/stream/pipelines.js';
 import { runScheduler } from '../../../runtime/stream/scheduler.js';
 import { GstFrameSource } from '../../../runtime/stream/source.js';
-import { parsePipelineSource, parseSourceUri } from '../../../runtime/stream/uri.js';
+import { parseSourceUri } from '../../../runtime/stream/uri.js';
 import { freePort, ROOT, startRtspServer } from '../helpers.js';
 import { readClock, unwrapClock } from './clock-camera.js';
 
@@ -103,8 +103,8 @@ async function main(): Promise<void> {
     cam.kill('SIGTERM');
     latency.push(m);
   };
-  await measure('RTP/UDP', async (camPort) => ({
-    source: new GstFrameSource('cam', parsePipelineSource(`udpsrc port=${camPort} address=127.0.0.1 caps="application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000" ! rtph264depay ! h264parse ! avdec_h264 ! videoconvert ! videoscale ! video/x-raw,format=${format.toUpperCase()},width=${S},height=${S} ! appsink`), { gst: CPU_GST, format, log, connectTimeoutMs: 20_000 }),
+  await measure('RTP/UDP (rtp://)', async (camPort) => ({
+    source: new GstFrameSource('cam', parseSourceUri(`rtp://127.0.0.1:${camPort}`), { gst: CPU_GST, format, width: S, height: S, log, connectTimeoutMs: 20_000 }),
     stop: () => {},
   }));
   for (const rtspLatencyMs of (arg('rtsp-latencies', '200,50,0')).split(',').map(Number)) {
