@@ -114,12 +114,12 @@ async function cdp(wsUrl: string): Promise<Cdp> {
 }
 
 describe.skipIf(!existsSync(CHROMIUM))('live page in headless Chromium', () => {
-  it('shows the frames and draws the boxes (screenshot pixels)', async () => {
+  it('shows the frames and draws the boxes (screenshot pixels), behind a token', async () => {
     const dir = tempDir();
     const port = await freePort();
     // The demo source (moving digits, no GStreamer needed) with an untrained model whose threshold
     // leaves a handful of boxes per frame.
-    const run = runSsdStream(['--model', tinyModel(dir), '--threshold', '0.9', '--http', `127.0.0.1:${port}`, '--no-json'], 45_000);
+    const run = runSsdStream(['--model', tinyModel(dir), '--threshold', '0.9', '--http', `127.0.0.1:${port}`, '--token', 'tok3n', '--no-json'], 45_000);
     running.push(run.proc);
     await run.until(() => run.stderr().includes('live page: http://127.0.0.1:'), 20_000, 'the live page');
 
@@ -141,7 +141,8 @@ describe.skipIf(!existsSync(CHROMIUM))('live page in headless Chromium', () => {
     const page = await cdp(targets.find((t) => t.type === 'page')!.webSocketDebuggerUrl);
     try {
       await page.send('Page.enable');
-      await page.send('Page.navigate', { url: `http://127.0.0.1:${port}/` });
+      // The page takes the token from its own URL and hands it to its feed.
+      await page.send('Page.navigate', { url: `http://127.0.0.1:${port}/?token=tok3n` });
       // Drawn once the canvas takes the frame's size (320x240 demo frames).
       const t0 = Date.now();
       for (;;) {
