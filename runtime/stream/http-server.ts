@@ -60,6 +60,8 @@ export interface HttpOptions {
   sources: () => SourceInfo[];
   log?: LogFn;
   title?: string;
+  /** A line shown on the live page (e.g. that the demo model is untrained). */
+  notice?: string;
 }
 
 interface Client {
@@ -179,7 +181,7 @@ export class StreamHttpServer {
     switch (url.pathname) {
       case '/':
       case '/index.html':
-        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(livePage(this.opts.title ?? 'ssd stream'));
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(livePage(this.opts.title ?? 'ssd stream', this.opts.notice));
         return;
       case '/events':
         this.openFeed(req, res, url.searchParams.get('frames') === '1');

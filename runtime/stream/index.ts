@@ -100,9 +100,14 @@ export async function runStream(o: StreamOptions): Promise<StreamSummary> {
   const threshold = o.threshold ?? 0.5;
   const profile = resolveProfile(o.device, log);
   let model = o.model;
+  let notice: string | undefined;
   if (model === undefined) {
     if (!demo) throw new SsdError('--model is required with a source (the built-in digits model only runs the demo: "ssd stream" with no source)');
-    model = demoModelAvailable() ? DEMO_MODEL_PATH : await untrainedDemoModel(log);
+    if (demoModelAvailable()) model = DEMO_MODEL_PATH;
+    else {
+      model = await untrainedDemoModel(log);
+      notice = 'untrained stand-in model: its boxes mean nothing';
+    }
   }
   if (!existsSync(model)) throw new SsdError(`--model ${model}: file not found`);
   const detector = await Detector.load(model, { device: profile, log });
@@ -142,7 +147,7 @@ export async function runStream(o: StreamOptions): Promise<StreamSummary> {
     if (httpText !== undefined) {
       const address = parseListenAddress(httpText);
       const make = (a: ListenAddress) => new StreamHttpServer({
-        address: a, token: o.token, metrics, log, title: `ssd stream: ${spec.name}`,
+        address: a, token: o.token, metrics, log, title: `ssd stream: ${spec.name}`, notice,
         sources: () => sources.map((s) => ({ id: s.id, uri: s.display, stats: s.stats })),
       });
       server = make(address);

@@ -7,7 +7,7 @@
 /** Box stroke colour on the live page (tests look for it in screenshots). */
 export const BOX_COLOUR = '#00ff00';
 
-export function livePage(title: string): string {
+export function livePage(title: string, notice?: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -19,7 +19,7 @@ figure{margin:0}
 canvas{display:block;background:#000;max-width:100%}
 figcaption{padding:2px 0;color:#aaa}
 </style></head>
-<body><header><b>ssd stream</b> <span id="status">connecting...</span> &middot; <a href="metrics" id="metrics" style="color:#8cf">metrics</a></header>
+<body><header><b>ssd stream</b> <span id="status">connecting...</span> &middot; <a href="metrics" id="metrics" style="color:#8cf">metrics</a>${notice ? ` &middot; <span style="color:#fc6">${escapeHtml(notice)}</span>` : ''}</header>
 <div id="grid"></div>
 <script>
 "use strict";
