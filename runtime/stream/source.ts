@@ -379,7 +379,8 @@ export class GstFrameSource implements FrameSource {
   private armStall(gen: number): void {
     this.disarmStall();
     if (this.stats.state !== 'playing') return;
-    const ms = this.opts.stallTimeoutMs ?? 5_000;
+    // A slow camera (a frame every few seconds) is not a stalled one: allow three of its intervals.
+    const ms = Math.max(this.opts.stallTimeoutMs ?? 5_000, this.fps ? 3000 / this.fps : 0);
     this.stallTimer = setTimeout(() => {
       if (gen === this.gen && this.stats.state === 'playing') this.onFailure(`no frame for ${(ms / 1000).toFixed(1)} s`);
     }, ms);
