@@ -53,5 +53,5 @@ describe.skipIf(!gstAvailable())('RTSP camera', () => {
     run.proc.kill('SIGTERM');
     expect(await run.exited).toBe(0);
     expect(run.stderr()).toMatch(/stream: \d+ frames in .* stopped/);
-  });
+  }, 90_000);
 });
