@@ -4,7 +4,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { WeightMap } from '../../core/checkpoint.js';
 import { SsdError } from '../../core/errors.js';
-import { CAFFE_INPUT, DEFAULT_POSTPROCESS, DEFAULT_VARIANCES, conv, maxpool, numDefaultBoxes, paramCount, specByName, type LayerSpec, type SsdSpec } from '../../core/specs.js';
+import { CAFFE_INPUT, DEFAULT_POSTPROCESS, DEFAULT_VARIANCES, conv, maxpool, numDefaultBoxes, paramCount, specByName, ssd300Extras, ssd512Extras, vgg16AtrousLayers, type LayerSpec, type SsdSpec } from '../../core/specs.js';
 import { multiboxLoss } from '../../train/loss.js';
 import { createSsdModel } from '../../train/model.js';
 import { randomArray } from './reference.js';
@@ -61,6 +61,22 @@ describe('createSsdModel', () => {
     tf.dispose([out.loc, out.conf]);
     m.dispose();
     expect(() => m.forward(tf.zeros([1, 96, 96, 3]) as tf.Tensor4D, false)).toThrow(/disposed/);
+  });
+
+  it('SSD300 and SSD512 structures at 1/16 width: 8732 and 24564 predictions (SSD-SPEC "Default boxes")', async () => {
+    await tf.setBackend('wasm');
+    for (const [name, boxes, extras] of [['ssd300', 8732, ssd300Extras(16)], ['ssd512', 24564, ssd512Extras(16)]] as const) {
+      const full = specByName(name);
+      const spec: SsdSpec = { ...full, layers: [...vgg16AtrousLayers(16), ...extras] };
+      expect(numDefaultBoxes(spec)).toBe(boxes);
+      const m = createSsdModel(spec, { seed: 1 });
+      const out = m.forward(tf.zeros([1, spec.inputSize, spec.inputSize, 3]) as tf.Tensor4D, false);
+      expect(out.loc.shape).toEqual([1, boxes, 4]);
+      expect(out.conf.shape).toEqual([1, boxes, 21]);
+      tf.dispose(out);
+      m.dispose();
+    }
+    await tf.setBackend('cpu');
   });
 
   it('flattens heads NHWC: box index = (y * W + x) * k + a, channel = a * 4 + j (SSD-SPEC "Prediction heads")', () => {
