@@ -14,7 +14,10 @@ import type { ImageInput, RawFrame } from './preprocess.js';
 export interface ModelBenchOptions extends Pick<LoadOptions, 'device' | 'threads' | 'graphOptimization' | 'thread' | 'log' | 'spinWait'> {
   /** Frames timed in each of the two modes (default 40). */
   frames?: number;
-  /** Rounds the frames are split into, alternating modes (default 4). */
+  /**
+   * Rounds the frames are split into, alternating modes (default: one per 5 frames). Short rounds
+   * make both modes see the same machine load; each pipeline round pays one unoverlapped prepare.
+   */
   rounds?: number;
   /** An image file to decode for every frame; default a synthetic 640x480 JPEG. */
   image?: string;
@@ -107,7 +110,7 @@ async function frameSource(o: ModelBenchOptions): Promise<{ next: () => ImageInp
 
 export async function benchModel(modelPath: string, o: ModelBenchOptions = {}): Promise<ModelBenchResult> {
   const frames = Math.max(1, Math.floor(o.frames ?? 40));
-  const rounds = Math.max(1, Math.min(frames, Math.floor(o.rounds ?? 4)));
+  const rounds = Math.max(1, Math.min(frames, Math.floor(o.rounds ?? Math.ceil(frames / 5))));
   const threshold = o.threshold ?? 0.5;
   const source = await frameSource(o);
   const d = await Detector.load(modelPath, { device: o.device, threads: o.threads, graphOptimization: o.graphOptimization, thread: o.thread, log: o.log, spinWait: o.spinWait });

@@ -16,7 +16,7 @@ reference implementation (what "npm run bench" runs).
 
 Options:
   --frames N         frames per mode (default 40)
-  --rounds N         alternating rounds the frames are split into (default 4)
+  --rounds N         alternating rounds the frames are split into (default: one per 5 frames)
   --threads N        onnxruntime intra-op threads (default: the profile's, else one per core)
   --device NAME      device profile (see "ssd devices"; default: detected)
   --graph-opt LEVEL  ${GRAPH_OPTIMIZATION_LEVELS.join(', ')} (default all)
@@ -24,6 +24,7 @@ Options:
   --raw              feed raw 640x480 RGB frames instead (the stream path, no sharp)
   --threshold T      postprocessing score threshold (default 0.5)
   --main-thread      run the graph on the JS thread (no overlap possible) instead of a worker
+  --no-spin          onnxruntime's idle threads block instead of spin-waiting (frees CPU for decoding)
   --json             print one JSON object (session_fps, pipeline_fps, ratio, per-stage p50/p95)
   -h, --help         this help`;
 
@@ -39,6 +40,7 @@ const OPTIONS = {
   raw: { type: 'boolean' },
   threshold: { type: 'string' },
   'main-thread': { type: 'boolean' },
+  'no-spin': { type: 'boolean' },
 } as const;
 
 const command: Command = {
@@ -60,7 +62,7 @@ const command: Command = {
     if (extra.length) throw new SsdError(`one model at a time (got also ${extra.join(', ')})`);
     if (values.raw && values.image) throw new SsdError('--raw and --image exclude each other');
     const frames = intFlag('bench', 'frames', values.frames, 40, 1, 100000);
-    const rounds = intFlag('bench', 'rounds', values.rounds, 4, 1, 1000);
+    const rounds = intFlag('bench', 'rounds', values.rounds, Math.ceil(frames / 5), 1, 1000);
     const threads = values.threads === undefined ? undefined : intFlag('bench', 'threads', values.threads, 0, 1, 1024);
     const threshold = numberFlag('bench', 'threshold', values.threshold, 0.5, 0, 1);
     const graphOptimization = choiceFlag<GraphOptimizationLevel>('bench', 'graph-opt', values['graph-opt'], GRAPH_OPTIMIZATION_LEVELS, 'all');
@@ -68,6 +70,7 @@ const command: Command = {
     const result = await benchModel(model, {
       frames, rounds, threads, device: values.device, graphOptimization, image: values.image, raw: values.raw, threshold,
       thread: values['main-thread'] ? 'main' : 'worker',
+      spinWait: values['no-spin'] ? false : undefined,
       // With --json, stdout holds the JSON object only.
       log: (line) => (values.json ? console.error(line) : console.log(line)),
       onProgress: progress ? (done, total) => process.stderr.write(`\r\x1b[K[${done}/${total}] frames per mode`) : undefined,
