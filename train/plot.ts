@@ -12,7 +12,7 @@ export interface CurveData {
   title?: string;
 }
 
-const W = 720, PANEL_H = 220, PAD_L = 56, PAD_R = 110, PAD_T = 30, GAP = 50;
+const W = 760, PANEL_H = 220, PAD_L = 56, PAD_R = 150, PAD_T = 30, GAP = 50;
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
