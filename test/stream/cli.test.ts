@@ -1,6 +1,8 @@
 // `ssd stream` as a user runs it: the demo, and the one-line errors with a non-zero exit (never a hang).
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { DEMO_MODEL_PATH } from '../../runtime/stream/demo.js';
 import { gstAvailable } from '../../runtime/stream/gst.js';
 import { freePort, SSD_BIN, tempDir, tinyModel, testVideo } from './helpers.js';
 
@@ -29,10 +31,24 @@ describe('ssd stream', () => {
     expect(r.lines).toHaveLength(12);
     const recs = r.lines.map((l) => JSON.parse(l) as { source: string; uri: string; frame: number; width: number; height: number; detections: Array<{ label: string; box: number[] }> });
     expect(recs.map((x) => x.frame)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
-    expect(recs[0]).toMatchObject({ source: 'src0', uri: 'demo://digits', width: 320, height: 240 });
+    expect(recs[0]).toMatchObject({ source: 'src0', uri: 'demo://digits', width: 256, height: 256 });
     for (const d of recs.flatMap((x) => x.detections)) expect('0123456789').toContain(d.label);
     expect(r.stderr).toContain(`live page: http://127.0.0.1:${port}/`);
     expect(r.stderr).toMatch(/stream: 12 frames in .*max-frames/);
+  });
+
+  it.skipIf(!existsSync(DEMO_MODEL_PATH))('no source, no model: the shipped digits model finds the demo\'s digits', () => {
+    const r = ssd(['--max-frames', '30', '--http', '127.0.0.1:0']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toContain('UNTRAINED');
+    const recs = r.lines.map((l) => JSON.parse(l) as { detections: Array<{ label: string; score: number; box: number[] }> });
+    expect(recs).toHaveLength(30);
+    // The window always shows digits: nearly every frame has confident ones, inside the frame.
+    expect(recs.filter((x) => x.detections.some((d) => d.score >= 0.8)).length).toBeGreaterThanOrEqual(24);
+    for (const d of recs.flatMap((x) => x.detections)) {
+      expect('0123456789').toContain(d.label);
+      expect(d.box[0]! >= 0 && d.box[2]! <= 256 && d.box[1]! >= 0 && d.box[3]! <= 256).toBe(true);
+    }
   });
 
   it.skipIf(!gstAvailable())('a file: every frame, boxes in the file\'s pixels, clean exit at its end', () => {

@@ -143,11 +143,11 @@ describe.skipIf(!existsSync(CHROMIUM))('live page in headless Chromium', () => {
       await page.send('Page.enable');
       // The page takes the token from its own URL and hands it to its feed.
       await page.send('Page.navigate', { url: `http://127.0.0.1:${port}/?token=tok3n` });
-      // Drawn once the canvas takes the frame's size (320x240 demo frames).
+      // Drawn once the canvas takes the frame size (256x256 demo frames).
       const t0 = Date.now();
       for (;;) {
         const r = await page.send('Runtime.evaluate', { expression: 'document.querySelector("canvas")?.width ?? 0', returnByValue: true });
-        if ((r.result as { value: number }).value === 320) break;
+        if ((r.result as { value: number }).value === 256) break;
         if (Date.now() - t0 > 15_000) throw new Error(`live page never drew a frame; ssd stream stderr:\n${run.stderr()}`);
         await new Promise((res) => setTimeout(res, 200));
       }
