@@ -48,6 +48,9 @@ export interface SchedulerSummary {
   reason: 'max-frames' | 'sources-ended' | 'stopped';
 }
 
+/** How long a round waits for more sources' frames when the model takes a batch. */
+export const BATCH_GRACE_MS = 3;
+
 interface Held {
   source: FrameSource;
   promise: Promise<void>;
@@ -93,8 +96,16 @@ export async function runScheduler(opts: SchedulerOptions): Promise<SchedulerSum
     }
     await Promise.race([...[...held.values()].map((h) => h.promise), stopped]);
     if (signal?.aborted) { reason = 'stopped'; break; }
-    // Let frames that are already waiting in other appsinks arrive too (one turn of the event loop).
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    // Let frames already waiting in other appsinks arrive too: one turn of the event loop, or, when
+    // they could share the run, up to BATCH_GRACE_MS (a pull of a full appsink takes well under that).
+    const others = [...held.values()].filter((h) => !h.settled).map((h) => h.promise);
+    if (detector.runBatch > 1 && others.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(others), new Promise<void>((resolve) => { timer = setTimeout(resolve, BATCH_GRACE_MS); })]);
+      clearTimeout(timer);
+    } else {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     const ready: Array<Held & { frame: Frame }> = [];
     for (const h of [...held.values()]) {
       if (!h.settled) continue;
