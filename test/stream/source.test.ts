@@ -104,7 +104,7 @@ describe.skipIf(!gstAvailable())('GStreamer sources', () => {
       expect([f.width, f.height, f.sourceWidth, f.sourceHeight]).toEqual([96, 96, 320, 240]);
       s.close();
     } finally {
-      sender.kill('SIGKILL');
+      sender.kill('SIGTERM'); // TERM: timeout(1) relays it to gst-launch; KILL would orphan gst-launch
     }
   });
 
