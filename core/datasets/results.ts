@@ -13,7 +13,17 @@ import type { Dataset, Detection } from './types.js';
  * category_id is the dataset's COCO category id when it has them (cocoCategoryIds), else the
  * class id (index into labels, 1..C-1). image_id is a number when the sample id is a plain integer
  * ("42"), else the id string ("000005" stays a string so that it keeps its zeros).
+ *
+ * Pixel conventions: a COCO results bbox is continuous and 0-based (a box over the whole image is
+ * [0, 0, W, H]), which is what `ssd detect --json` writes; VOC annotations (and so Detection boxes
+ * against a VOC ground truth) count pixels 1-based and inclusive (the same box is [1, 1, W, H]).
+ * Against a VOC-style ground truth (no COCO category ids) the COCO results file is therefore read
+ * with x1 + 1, y1 + 1 (x2, y2 unchanged) and written with the inverse, so that a detector's perfect
+ * box scores IoU 1 under the devkit's +1 pixel arithmetic.
  */
+
+/** Whether a dataset's boxes follow VOC's 1-based inclusive pixel convention (VOC XML, digits). */
+export const usesVocPixels = (dataset: Pick<Dataset, 'cocoCategoryIds'>): boolean => dataset.cocoCategoryIds === undefined;
 
 export interface CocoResult {
   image_id: number | string;
@@ -33,9 +43,12 @@ function imageIdValue(id: string): number | string {
 }
 
 export function toCocoResults(dets: readonly Detection[], dataset: Pick<Dataset, 'cocoCategoryIds'>): CocoResult[] {
+  const shift = usesVocPixels(dataset) ? 1 : 0;
   return dets.map((d) => {
     const [x1, y1, x2, y2] = d.box;
-    return { image_id: imageIdValue(d.imageId), category_id: categoryIdOf(dataset, d.classId), bbox: [x1, y1, x2 - x1, y2 - y1], score: d.score };
+    const x = x1 - shift;
+    const y = y1 - shift;
+    return { image_id: imageIdValue(d.imageId), category_id: categoryIdOf(dataset, d.classId), bbox: [x, y, x2 - x, y2 - y], score: d.score };
   });
 }
 
@@ -84,6 +97,7 @@ export function readCocoResults(path: string, gt: Dataset): Detection[] {
   if (!Array.isArray(json)) throw new SsdError(`${path}: not a COCO results file (expected a JSON array of {image_id, category_id, bbox, score})`);
   const imageOf = imageIdResolver(gt);
   const classOf = classIdResolver(gt);
+  const shift = usesVocPixels(gt) ? 1 : 0;
   return json.map((r: unknown, i: number): Detection => {
     const bad = (why: string): SsdError => new SsdError(`${path}: entry ${i}: ${why}`);
     if (typeof r !== 'object' || r === null) throw bad('not an object');
@@ -99,7 +113,7 @@ export function readCocoResults(path: string, gt: Dataset): Detection[] {
     const [x, y, w, h] = bb as [number, number, number, number];
     if (w < 0 || h < 0) throw bad(`negative box size (w=${w}, h=${h})`);
     if (typeof e.score !== 'number' || !Number.isFinite(e.score)) throw bad('no numeric "score"');
-    return { imageId, classId, score: e.score, box: [x, y, x + w, y + h] };
+    return { imageId, classId, score: e.score, box: [x + shift, y + shift, x + w, y + h] };
   });
 }
 

@@ -100,7 +100,8 @@ describe('results files', () => {
   it('without COCO ids, category_id is the class id and VOC ids stay strings', () => {
     const voc: Dataset = { name: 'v', labels: ['background', 'a', 'b'], warnings: [], samples: [{ id: '000005', imagePath: 'x', width: 1, height: 1, objects: [] }] };
     expect(categoryIdOf(voc, 2)).toBe(2);
-    expect(toCocoResults([{ imageId: '000005', classId: 2, score: 1, box: [1, 2, 3, 4] }], voc)[0]).toEqual({ image_id: '000005', category_id: 2, bbox: [1, 2, 2, 2], score: 1 });
+    // VOC box x 1..3, y 2..4 (1-based inclusive: 3x3 pixels) is COCO's continuous [0, 1, 3, 3].
+    expect(toCocoResults([{ imageId: '000005', classId: 2, score: 1, box: [1, 2, 3, 4] }], voc)[0]).toEqual({ image_id: '000005', category_id: 2, bbox: [0, 1, 3, 3], score: 1 });
     const resolve = imageIdResolver(voc);
     expect(resolve('000005')).toBe('000005');
     expect(resolve(5)).toBe('000005');
@@ -115,5 +116,32 @@ describe('results files', () => {
     expect(bad('r3.json', [{ image_id: 42, category_id: 2, bbox: [0, 0, 1, 1], score: 1 }])).toThrow(/r3\.json: entry 0: unknown class: category_id 2/);
     expect(bad('r4.json', [{ image_id: 42, category_id: 1, bbox: [0, 0, 1, -1], score: 1 }])).toThrow(/r4\.json: entry 0: negative box size/);
     expect(bad('r5.json', [{ image_id: 42, category_id: 1, bbox: [0, 0, 1, 1] }])).toThrow(/r5\.json: entry 0: no numeric "score"/);
+  });
+});
+
+describe('COCO results against VOC ground truth (pixel conventions)', () => {
+  it('a perfect box in COCO continuous pixels (what ssd detect --json writes) scores AP 1 under the devkit +1 arithmetic', async () => {
+    const { evalVoc } = await import('../../core/eval/voc.js');
+    // VOC object over pixels 1..10 x 1..20 (1-based inclusive): 10 x 20 pixels, COCO bbox [0, 0, 10, 20].
+    const voc: Dataset = {
+      name: 'v', labels: ['background', 'a'], warnings: [],
+      samples: [{ id: '000001', imagePath: 'x', width: 32, height: 32, objects: [{ classId: 1, box: [1, 1, 10, 20], difficult: false }] }],
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'ssd-voc-px-'));
+    try {
+      const p = join(dir, 'dt.json');
+      writeFileSync(p, JSON.stringify([{ image_id: '000001', category_id: 1, bbox: [0, 0, 10, 20], score: 0.9 }]));
+      const dets = readCocoResults(p, voc);
+      expect(dets[0]!.box).toEqual([1, 1, 10, 20]);
+      expect(evalVoc(voc, dets, { metric: 'voc12' }).map).toBe(1);
+      // Read as-is (no shift), the devkit would see an 11 x 21 box: IoU 200/231 < 1, still a hit at
+      // 0.5 but a wrong box; a small object shows the difference as a miss.
+      const small: Dataset = { ...voc, samples: [{ ...voc.samples[0]!, objects: [{ classId: 1, box: [1, 1, 2, 2], difficult: false }] }] };
+      writeFileSync(p, JSON.stringify([{ image_id: '000001', category_id: 1, bbox: [0, 0, 2, 2], score: 0.9 }]));
+      expect(evalVoc(small, readCocoResults(p, small), { metric: 'voc12' }).map).toBe(1);
+      expect(evalVoc(small, [{ imageId: '000001', classId: 1, score: 0.9, box: [0, 0, 2, 2] }], { metric: 'voc12' }).map).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
