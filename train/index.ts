@@ -48,7 +48,7 @@ export async function ensureDigitsDataset(dir: string, log: (line: string) => vo
   const root = join(dir, 'VOC2007');
   if (existsSync(join(root, 'ImageSets', 'Main', 'train.txt')) && existsSync(join(root, 'ImageSets', 'Main', 'test.txt'))) return root;
   log(`digits: generating ${DIGITS_SIZES.train} train + ${DIGITS_SIZES.test} test scenes of MNIST digits in ${dir}`);
-  const { makeDigitsDataset } = await import('../scripts/make-digits-dataset.js');
+  const { makeDigitsDataset } = await import('./digits-dataset.js');
   await makeDigitsDataset({ outDir: dir, train: DIGITS_SIZES.train, test: DIGITS_SIZES.test, seed: DIGITS_SIZES.seed });
   return root;
 }

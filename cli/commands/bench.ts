@@ -52,7 +52,7 @@ const command: Command = {
     if (values.core) {
       if (positionals.length) throw new SsdError('--core takes no model');
       // Loaded only for --core: the model benchmark does not need it.
-      const { runCoreBench, formatCoreBench } = await import('../../scripts/bench-core.js');
+      const { runCoreBench, formatCoreBench } = await import('../../core/postprocess-bench.js');
       const result = await runCoreBench();
       console.log(values.json ? JSON.stringify(result) : formatCoreBench(result));
       return 0;

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SsdError } from '../../core/errors.js';
 import { getProfile } from '../../devices/profiles.js';
-import { deploy } from '../../scripts/deploy/index.js';
+import { deploy } from '../../deploy/index.js';
 import { intFlag, parseFlags, type Command } from '../args.js';
 
 const USAGE = `Usage: ssd deploy --host USER@HOST --profile NAME --model MODEL.onnx [options]

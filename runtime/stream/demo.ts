@@ -6,15 +6,15 @@
  * camera and needs no camera, no GStreamer plugin, no download.
  */
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderDigitScene, type DigitScene } from '../../core/datasets/digits.js';
 import type { Frame, FrameSource, SourceStats } from './frame.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-/** The model the demo runs: the small digit SSD trained by the project (see docs/train.md). */
-export const DEMO_MODEL_PATH = join(ROOT, 'models', 'digits-ssd.onnx');
+/**
+ * The model the demo runs: the small digit SSD trained by the project (see docs/train.md). Referenced
+ * as a URL so that the deploy bundle sees it and ships it beside the runtime.
+ */
+export const DEMO_MODEL_PATH = fileURLToPath(new URL('../../models/digits-ssd.onnx', import.meta.url));
 
 export const DEMO_URI = 'demo://digits';
 

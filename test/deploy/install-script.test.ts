@@ -1,5 +1,5 @@
 /**
- * scripts/deploy/install.sh run directly (what `ssd deploy` runs on the device over ssh), with a fake
+ * deploy/install.sh run directly (what `ssd deploy` runs on the device over ssh), with a fake
  * systemctl on PATH: the service path (unit installed, daemon-reload, enable, restart) and the rollback
  * when the new release does not stay up. The real-sshd test covers the rest without systemd.
  */
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProfiles } from '../../devices/profiles.js';
-import { buildBundle } from '../../scripts/deploy/bundle.js';
+import { buildBundle } from '../../deploy/bundle.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const canRun = spawnSync('bash', ['-c', 'command -v cp && command -v mv']).status === 0 && process.platform === 'linux';

@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { specByName } from '../../core/specs.js';
 import { buildProfiles } from '../../devices/profiles.js';
-import { buildBundle } from '../../scripts/deploy/bundle.js';
+import { buildBundle } from '../../deploy/bundle.js';
 import { buildOnnxModel } from '../../export/build.js';
 
 const REPO = join(import.meta.dirname, '..', '..');

@@ -4,18 +4,16 @@
  * objects, full sorts, the naive NMS loop of ssd.pytorch's detection layer) timed in the same run on the
  * same inputs, with a check that both give the same detections.
  *
- *   npx tsx scripts/bench-core.ts [--iterations N] [--seed S] [--json]
- *   npm run bench            (ssd bench --core)
+ *   ssd bench --core [--json]        (= npm run bench)
  */
 import { cpus, loadavg } from 'node:os';
-import { pathToFileURL } from 'node:url';
-import { encodeInto } from '../core/box-coding.js';
-import { defaultBoxes, defaultBoxesXYXY } from '../core/default-boxes.js';
-import { iou } from '../core/iou.js';
-import type { Detections } from '../core/nms.js';
-import { postprocess } from '../core/postprocess.js';
-import { createRng, type Rng } from '../core/rng.js';
-import { specByName, type SsdSpec } from '../core/specs.js';
+import { encodeInto } from './box-coding.js';
+import { defaultBoxes, defaultBoxesXYXY } from './default-boxes.js';
+import { iou } from './iou.js';
+import type { Detections } from './nms.js';
+import { postprocess } from './postprocess.js';
+import { createRng, type Rng } from './rng.js';
+import { specByName, type SsdSpec } from './specs.js';
 
 export interface CoreBenchOptions {
   /** Timed runs of each implementation (default 200). */
@@ -258,29 +256,4 @@ export function formatCoreBench(r: CoreBenchResult): string {
       `${r.loadAverage > r.cores ? ' (machine busier than its cores: wall times are inflated, CPU time is the better measure)' : ''}; ` +
       `same detections: ${r.sameDetections ? 'yes' : `NO (${r.mismatch})`}`,
   ].join('\n');
-}
-
-function argValue(argv: string[], name: string): number | undefined {
-  const i = argv.indexOf(name);
-  if (i < 0) return undefined;
-  const v = Number(argv[i + 1]);
-  if (!Number.isFinite(v)) {
-    console.error(`bench-core: ${name} needs a number`);
-    process.exit(2);
-  }
-  return v;
-}
-
-async function main(argv: string[]): Promise<void> {
-  const result = await runCoreBench({ iterations: argValue(argv, '--iterations'), seed: argValue(argv, '--seed'), warmup: argValue(argv, '--warmup') });
-  console.log(argv.includes('--json') ? JSON.stringify(result) : formatCoreBench(result));
-  if (!result.sameDetections) process.exitCode = 1;
-}
-
-// Run directly (npx tsx scripts/bench-core.ts); no top-level await, so importing it stays synchronous.
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main(process.argv.slice(2)).catch((err: unknown) => {
-    console.error(`bench-core: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  });
 }

@@ -8,10 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SsdError } from '../../core/errors.js';
-import { detectFromEvidence, NVIDIA_SMI_ARGS, type DeviceEvidence, type Detection } from '../../devices/detect.js';
-import { buildProfiles, getProfile, isJetson } from '../../devices/profiles.js';
-import type { DeviceProfile } from '../../devices/types.js';
+import { SsdError } from '../core/errors.js';
+import { detectFromEvidence, NVIDIA_SMI_ARGS, type DeviceEvidence, type Detection } from '../devices/detect.js';
+import { buildProfiles, getProfile, isJetson } from '../devices/profiles.js';
+import type { DeviceProfile } from '../devices/types.js';
 import { buildBundle, formatBytes, type Bundle } from './bundle.js';
 import { closeMaster, describeTarget, destination, parseHost, rsyncTo, shQuote, ssh, sshArgs, type RsyncStats, type SshTarget } from './ssh.js';
 import { cacheDirOf, checkServiceOptions, releaseLink, type ServiceOptions } from './systemd.js';
@@ -202,7 +202,6 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
       const id = releaseId(bundle);
       const rel = `${o.baseDir}/releases/${id}`;
       o.log(`bundle: ${bundle.files.length} files, ${formatBytes(bundle.bytes)} (${bundle.modules} modules; dependencies ${Object.keys(bundle.dependencies).join(', ')})`);
-      if (bundle.lazyNotShipped.length > 0) o.log(`not shipped (only loaded on paths a deployed runtime does not take): ${bundle.lazyNotShipped.join('; ')}`);
 
       const base = shQuote(o.baseDir);
       const prep = await ssh(

