@@ -3,7 +3,8 @@
  * predictions: maps in source order, then row y, then column x, then the k boxes of a location:
  * square of side min, square of side sqrt(min * max), then for each ratio r: min*sqrt(r) x min/sqrt(r)
  * and its flip. Centres at ((x + 0.5) * step, (y + 0.5) * step) / inputSize. Coordinates in [0, 1]
- * of the input image, as (cx, cy, w, h); clipped only when spec.clipBoxes (the reference does not).
+ * of the input image, as (cx, cy, w, h); clipped only when spec.clipBoxes (the reference does not);
+ * clamped as (cx, cy, w, h) when spec.clampPriors (the PyTorch ports).
  */
 import type { FeatureMapSpec, SsdSpec } from './specs.js';
 import { boxesPerLocation } from './specs.js';
@@ -13,7 +14,7 @@ const cache = new Map<string, Float32Array>();
 
 /** What the boxes depend on; two specs with the same key have the same boxes. */
 function cacheKey(spec: SsdSpec): string {
-  return JSON.stringify([spec.inputSize, spec.clipBoxes, spec.maps.map((m) => [m.size, m.step, m.minSize, m.maxSize, m.aspectRatios])]);
+  return JSON.stringify([spec.inputSize, spec.clipBoxes, spec.clampPriors ?? '', spec.maps.map((m) => [m.size, m.step, m.minSize, m.maxSize, m.aspectRatios])]);
 }
 
 /** Width/height pairs (fractions of the input) of the k boxes of one location, in head order. */
@@ -36,11 +37,14 @@ function compute(spec: SsdSpec): Float32Array {
   const out = new Float32Array(total * 4);
   let o = 0;
   for (const m of spec.maps) {
-    const shapes = boxShapes(m, spec.inputSize);
+    // The PyTorch ports (spec.clampPriors): w and h at most 1 (SSD300's last map: 0.87 * sqrt(2) -> 1).
+    const shapes = boxShapes(m, spec.inputSize).map(([w, h]): [number, number] => (spec.clampPriors ? [Math.min(1, w), Math.min(1, h)] : [w, h]));
+    // ssd.pytorch / lufficc clamp the centres too (SSD300's 10x10 map at step 32 reaches 1.013).
+    const clampCentre = (v: number): number => (spec.clampPriors === 'cxcywh' ? Math.min(1, Math.max(0, v)) : v);
     for (let y = 0; y < m.size; y++) {
-      const cy = ((y + 0.5) * m.step) / spec.inputSize;
+      const cy = clampCentre(((y + 0.5) * m.step) / spec.inputSize);
       for (let x = 0; x < m.size; x++) {
-        const cx = ((x + 0.5) * m.step) / spec.inputSize;
+        const cx = clampCentre(((x + 0.5) * m.step) / spec.inputSize);
         for (const [w, h] of shapes) {
           if (spec.clipBoxes) {
             // Clip the corners (as Caffe's PriorBox does), then go back to centre-size.

@@ -8,15 +8,17 @@
  *    next best box; exact ties go to the lower ground-truth index, then the lower box index. (ssd.pytorch
  *    instead lets the later ground truth overwrite, which can leave the other one without any box.)
  *    A ground truth that overlaps no default box at all (degenerate, or outside the image) stays unmatched.
- * 2. Per-prediction step: every default box not claimed in step 1 whose best overlap is strictly greater
- *    than the threshold (0.5) is matched to the ground truth it overlaps most (ties: lower index).
+ * 2. Per-prediction step: every default box not claimed in step 1 whose best overlap is at least the
+ *    threshold (0.5) is matched to the ground truth it overlaps most (ties: lower index). ">=" as in
+ *    Caffe's MatchBBox (`overlap >= overlap_threshold`), ssd.pytorch and torchvision: an overlap of
+ *    exactly 0.5 (a ground truth covering half of a default box that contains it) is a positive.
  */
 import { encodeInto, type Variances } from './box-coding.js';
 import { cxcywhToXYXY } from './box-coding.js';
 import { iouMatrix } from './iou.js';
 
 export interface MatchOptions {
-  /** Overlap a default box needs (strictly more than) in the per-prediction step; SSD-SPEC: 0.5. */
+  /** Overlap a default box needs (at least) in the per-prediction step; SSD-SPEC: 0.5, compared with >=. */
   threshold?: number;
   variances: Variances;
   /** The priors as xyxy, if the caller keeps them (saves one conversion per image). */
@@ -89,7 +91,7 @@ export function matchDefaultBoxes(gtXYXY: Float32Array, gtLabels: Int32Array, pr
     for (let g = 0; g < G; g++) if (gtDone[g] === 0 && bestPrior[g] === p) rescan(g);
   }
 
-  // Step 2: per-prediction matching of the remaining priors above the threshold.
+  // Step 2: per-prediction matching of the remaining priors at or above the threshold.
   const bestGtOverlap = new Float32Array(P);
   const bestGt = new Int32Array(P).fill(-1);
   for (let g = 0; g < G; g++) {
@@ -103,7 +105,7 @@ export function matchDefaultBoxes(gtXYXY: Float32Array, gtLabels: Int32Array, pr
     }
   }
   for (let p = 0; p < P; p++) {
-    if (claimed[p] === 0 && bestGt[p]! >= 0 && bestGtOverlap[p]! > threshold) {
+    if (claimed[p] === 0 && bestGt[p]! >= 0 && bestGtOverlap[p]! >= threshold) {
       matchedGt[p] = bestGt[p]!;
       matchedIou[p] = bestGtOverlap[p]!;
     }

@@ -2,14 +2,12 @@
  * What an exported ONNX model carries in its metadata_props so that the runtime needs no other file:
  * the full spec (input size, mean, labels, default-box configuration, variances, thresholds), the input
  * layout, the postprocess mode baked into the graph, precision, producer and what is known of training.
+ * The keys, layouts and modes are part of the model contract (core/model-contract.ts); this module
+ * writes and reads the record.
  */
 import { SsdError } from './errors.js';
+import { INPUT_LAYOUTS, META, META_FORMAT_VERSION, POSTPROCESS_MODES, type InputLayout, type PostprocessMode } from './model-contract.js';
 import { validateSpec, type SsdSpec } from './specs.js';
-
-export const INPUT_LAYOUTS = ['float-nchw', 'uint8-nhwc'] as const;
-export type InputLayout = (typeof INPUT_LAYOUTS)[number];
-export const POSTPROCESS_MODES = ['none', 'decode', 'nms'] as const;
-export type PostprocessMode = (typeof POSTPROCESS_MODES)[number];
 
 export interface TrainingInfo {
   data?: string;
@@ -22,29 +20,17 @@ export interface ModelMetadata {
   spec: SsdSpec;
   inputLayout: InputLayout;
   postprocess: PostprocessMode;
-  precision: 'fp32' | 'fp16';
+  /** int8: a QDQ graph written by `ssd quantize` (its props[META.quantization] say how). */
+  precision: 'fp32' | 'fp16' | 'int8';
   /** For postprocess "nms": detections per image kept by the graph. */
   keepTopK?: number;
   producer: string;
   training?: TrainingInfo;
 }
 
-/** metadata_props keys. */
-export const META = {
-  version: 'ssd.format_version',
-  spec: 'ssd.spec',
-  inputLayout: 'ssd.input_layout',
-  postprocess: 'ssd.postprocess',
-  precision: 'ssd.precision',
-  keepTopK: 'ssd.keep_top_k',
-  producer: 'ssd.producer',
-  training: 'ssd.training',
-  labels: 'ssd.labels',
-} as const;
-
 export function metadataToProps(m: ModelMetadata): Record<string, string> {
   const props: Record<string, string> = {
-    [META.version]: '1',
+    [META.version]: META_FORMAT_VERSION,
     [META.spec]: JSON.stringify(m.spec),
     [META.inputLayout]: m.inputLayout,
     [META.postprocess]: m.postprocess,
@@ -62,7 +48,7 @@ export function metadataFromProps(props: Record<string, string>, where = 'model'
   if (props[META.version] === undefined || props[META.spec] === undefined) {
     throw new SsdError(`${where}: no SSD metadata (was it written by "ssd export-onnx"?)`);
   }
-  if (props[META.version] !== '1') throw new SsdError(`${where}: SSD metadata version ${props[META.version]} is not supported`);
+  if (props[META.version] !== META_FORMAT_VERSION) throw new SsdError(`${where}: SSD metadata version ${props[META.version]} is not supported`);
   let spec: SsdSpec;
   let training: TrainingInfo | undefined;
   try {
@@ -75,7 +61,8 @@ export function metadataFromProps(props: Record<string, string>, where = 'model'
   if (!INPUT_LAYOUTS.includes(inputLayout)) throw new SsdError(`${where}: metadata ${META.inputLayout} must be one of ${INPUT_LAYOUTS.join(', ')}`);
   const postprocess = props[META.postprocess] as PostprocessMode;
   if (!POSTPROCESS_MODES.includes(postprocess)) throw new SsdError(`${where}: metadata ${META.postprocess} must be one of ${POSTPROCESS_MODES.join(', ')}`);
-  const precision = props[META.precision] === 'fp16' ? 'fp16' : 'fp32';
+  const p = props[META.precision];
+  const precision = p === 'fp16' || p === 'int8' ? p : 'fp32';
   const keepTopK = props[META.keepTopK] !== undefined ? Number(props[META.keepTopK]) : undefined;
   return { spec: validateSpec(spec), inputLayout, postprocess, precision, keepTopK, producer: props[META.producer] ?? 'unknown', training };
 }

@@ -72,6 +72,8 @@ export function postprocess(locP4: Float32Array, confPC: Float32Array, priorsCXC
   const cand = candScratch;
   const e = rowScratch;
   const [v0, v1, v2, v3] = spec.variances;
+  // torchvision clips before NMS (spec.postprocess.clipBeforeNms); the reference after (below).
+  const clipFirst = spec.postprocess.clipBeforeNms === true;
   // The margin keeps rounding in exp/log from ever skipping a row whose probability could pass thr.
   const cut = thr > 0 && thr < 1 ? Math.log(thr / (1 - thr)) - 1e-6 : thr >= 1 ? Infinity : -Infinity;
   let n = 0;
@@ -111,6 +113,7 @@ export function postprocess(locP4: Float32Array, confPC: Float32Array, priorsCXC
       boxes[o + 1] = cy - hh;
       boxes[o + 2] = cx + hw;
       boxes[o + 3] = cy + hh;
+      if (clipFirst) for (let j = o; j < o + 4; j++) boxes[j] = Math.min(1, Math.max(0, boxes[j]!));
     }
   }
 

@@ -60,6 +60,11 @@ export interface PostprocessSpec {
   nmsThreshold: number;
   topKPerClass: number;
   keepTopK: number;
+  /**
+   * Clip decoded boxes to [0, 1] before NMS (torchvision's postprocess_detections). Absent = false:
+   * Caffe's DetectionOutput (and ssd.pytorch, lufficc) run NMS on unclipped boxes and clip the output.
+   */
+  clipBeforeNms?: boolean;
 }
 
 export interface SsdSpec {
@@ -77,6 +82,13 @@ export interface SsdSpec {
   variances: [number, number, number, number];
   /** Whether the default boxes are clipped to [0, 1] (the reference configuration does not clip). */
   clipBoxes: boolean;
+  /**
+   * Clamping of the default boxes as (cx, cy, w, h), the PyTorch ports' convention. 'wh': w and h to at
+   * most 1 (torchvision's DefaultBoxGenerator, clip=True); 'cxcywh': all four to [0, 1] (the PriorBox of
+   * ssd.pytorch and lufficc/SSD, clip=True: SSD300's 10x10 map has centres up to 1.013). Absent: none.
+   * Not the same as `clipBoxes`, which clips the corners as Caffe's PriorBox does.
+   */
+  clampPriors?: 'wh' | 'cxcywh';
   /** Batch norm after every trunk conv (training-time variant; export folds it away). */
   batchNorm: boolean;
   batchNormEpsilon: number;
@@ -167,12 +179,23 @@ export function paperBoxSizes(inputSize: number, numMaps: number, sMin = 0.2, sM
   return { minSizes, maxSizes };
 }
 
+/** The reference's L2Norm scale: 20 on conv4_3's 512 channels (SSD-SPEC "Base network"). */
+export const L2NORM_SCALE = 20;
+
+/**
+ * The L2Norm scale that gives `channels` channels the reference's per-channel magnitude
+ * (20 / sqrt(512) each): 20 at 512 channels, 7.07 at 64.
+ */
+export function l2NormScaleFor(channels: number): number {
+  return L2NORM_SCALE * Math.sqrt(channels / 512);
+}
+
 function maps(sizes: number[], steps: number[], box: { minSizes: number[]; maxSizes: number[] }, ratios: number[][]): FeatureMapSpec[] {
   return sizes.map((size, i) => ({ size, step: steps[i]!, minSize: box.minSizes[i]!, maxSize: box.maxSizes[i]!, aspectRatios: ratios[i]! }));
 }
 
 const SSD300_SOURCES: SourceSpec[] = [
-  { layer: 'conv4_3', l2NormScale: 20 }, { layer: 'fc7' }, { layer: 'conv6_2' }, { layer: 'conv7_2' }, { layer: 'conv8_2' }, { layer: 'conv9_2' },
+  { layer: 'conv4_3', l2NormScale: L2NORM_SCALE }, { layer: 'fc7' }, { layer: 'conv6_2' }, { layer: 'conv7_2' }, { layer: 'conv8_2' }, { layer: 'conv9_2' },
 ];
 const SSD512_SOURCES: SourceSpec[] = [...SSD300_SOURCES, { layer: 'conv10_2' }];
 const SSD300_RATIOS = [[2], [2, 3], [2, 3], [2, 3], [2], [2]];
@@ -191,7 +214,12 @@ export function ssd300(labels: string[], sizes = caffeBoxSizes(300, 6, 20, 90, 1
     maps([38, 19, 10, 5, 3, 1], [8, 16, 32, 64, 100, 300], sizes, SSD300_RATIOS));
 }
 
-export function ssd512(labels: string[], sizes = caffeBoxSizes(512, 7, 10, 90, 4)): SsdSpec {
+/**
+ * SSD512 for VOC (ssd_pascal_512.py; lufficc/SSD vgg_ssd512_voc0712.yaml): conv4_3 at 7% (max 15%), the
+ * rest from 15% to 90% in steps of 15 -> min 35.84, 76.8, 153.6, ..., 460.8 and max 76.8 ... 537.6 px.
+ * The COCO configuration (conv4_3 at 4%, 10%..90%) is `ssd512CocoSizes()`.
+ */
+export function ssd512(labels: string[], sizes = caffeBoxSizes(512, 7, 15, 90, 7)): SsdSpec {
   return base('ssd512', 512, labels, [...vgg16AtrousLayers(), ...ssd512Extras()], SSD512_SOURCES,
     maps([64, 32, 16, 8, 4, 2, 1], [8, 16, 32, 64, 128, 256, 512], sizes, SSD512_RATIOS));
 }
@@ -199,7 +227,10 @@ export function ssd512(labels: string[], sizes = caffeBoxSizes(512, 7, 10, 90, 4
 /**
  * A narrow three-map SSD for tests and the digits demo: VGG-shaped but 1/8 wide and stopping at
  * conv5 (input 96 -> maps 12, 6, 3). Same layer kinds as SSD300 (atrous fc6 with dilation 6 included),
- * so every code path of the real model is exercised at a fraction of the cost.
+ * so every code path of the real model is exercised at a fraction of the cost. Its conv4_3 L2Norm
+ * starts at 20 * sqrt(64 / 512) = 7.07, not 20: the reference's 20 spreads over conv4_3's 512 channels
+ * (about 0.88 per channel); on 64 channels 20 would make each 2.8x larger and the first head's scores
+ * and gradients with them, which kept the model from training from scratch at the SSD learning rate.
  */
 export function ssdTiny(labels: string[], inputSize = 96): SsdSpec {
   const div = 8;
@@ -218,7 +249,7 @@ export function ssdTiny(labels: string[], inputSize = 96): SsdSpec {
   const [f1, f2, f3] = ['conv4_3', 'fc7', 'conv6_2'].map((n) => shapes.find((s) => s.layer.name === n)!.outSize) as [number, number, number];
   const sizes = caffeBoxSizes(inputSize, 3, 20, 90, 10);
   return base(`ssd-tiny${inputSize}`, inputSize, labels, layers,
-    [{ layer: 'conv4_3', l2NormScale: 20 }, { layer: 'fc7' }, { layer: 'conv6_2' }],
+    [{ layer: 'conv4_3', l2NormScale: l2NormScaleFor(c(512)) }, { layer: 'fc7' }, { layer: 'conv6_2' }],
     maps([f1, f2, f3], [inputSize / f1, inputSize / f2, inputSize / f3], sizes, [[2], [2, 3], [2]]));
 }
 
@@ -248,17 +279,24 @@ export function ssdDigits(labels: string[], inputSize = 96): SsdSpec {
   const minSizes = [10, 20, 36, 60].map((v) => v * scale);
   const maxSizes = [20, 36, 60, 96].map((v) => v * scale);
   const spec = base('ssd-digits', inputSize, labels, layers,
-    [{ layer: 'conv3_2', l2NormScale: 20 }, { layer: 'conv4_3' }, { layer: 'fc7' }, { layer: 'conv6_2' }],
+    // 20 rather than l2NormScaleFor(32) = 5: batch norm keeps this model trainable either way, and the
+    // shipped digits model and its recipe were made with 20.
+    [{ layer: 'conv3_2', l2NormScale: L2NORM_SCALE }, { layer: 'conv4_3' }, { layer: 'fc7' }, { layer: 'conv6_2' }],
     maps(sizes, sizes.map((n) => inputSize / n), { minSizes, maxSizes }, [[2], [2, 3], [2, 3], [2, 3]]));
   return { ...spec, batchNorm: true };
 }
 
-/** Built-in specs by name. VOC: 21 classes; COCO: 81 classes with conv4_3 at 7% (ssd_coco.py). */
+/** SSD300 COCO (ssd_coco.py, torchvision's scales): conv4_3 at 7%, then 15%..90% -> 21, 45, 99, ... 261 px. */
+export const ssd300CocoSizes = (): { minSizes: number[]; maxSizes: number[] } => caffeBoxSizes(300, 6, 15, 90, 7);
+/** SSD512 COCO (ssd_coco_512.py): conv4_3 at 4%, then 10%..90% -> 20.48, 51.2, 133.12, ... 460.8 px. */
+export const ssd512CocoSizes = (): { minSizes: number[]; maxSizes: number[] } => caffeBoxSizes(512, 7, 10, 90, 4);
+
+/** Built-in specs by name. VOC: 21 classes, SSD-SPEC's VOC box sizes; COCO: 81 classes, the COCO box sizes. */
 export const SPECS: Record<string, () => SsdSpec> = {
   'ssd300': () => ssd300(withBackground(VOC_CLASSES)),
   'ssd512': () => ssd512(withBackground(VOC_CLASSES)),
-  'ssd300-coco': () => ({ ...ssd300(withBackground(COCO_CLASSES), caffeBoxSizes(300, 6, 15, 90, 7)), name: 'ssd300-coco' }),
-  'ssd512-coco': () => ({ ...ssd512(withBackground(COCO_CLASSES)), name: 'ssd512-coco' }),
+  'ssd300-coco': () => ({ ...ssd300(withBackground(COCO_CLASSES), ssd300CocoSizes()), name: 'ssd300-coco' }),
+  'ssd512-coco': () => ({ ...ssd512(withBackground(COCO_CLASSES), ssd512CocoSizes()), name: 'ssd512-coco' }),
   'ssd-tiny': () => ssdTiny(withBackground(DIGIT_CLASSES)),
   'ssd-digits': () => ssdDigits(withBackground(DIGIT_CLASSES)),
 };
@@ -392,11 +430,13 @@ export function validateSpec(spec: SsdSpec): SsdSpec {
     if (!(m.step > 0) || !(m.minSize > 0) || !(m.maxSize > 0)) fail(`maps[${i}]`, 'step, minSize and maxSize must be > 0');
     if (!Array.isArray(m.aspectRatios) || !m.aspectRatios.every((r) => r > 0 && r !== 1)) fail(`maps[${i}].aspectRatios`, 'must be numbers > 0 other than 1');
   });
+  if (spec.clampPriors !== undefined && spec.clampPriors !== 'wh' && spec.clampPriors !== 'cxcywh') fail('clampPriors', 'must be "wh" or "cxcywh"');
   if (!Array.isArray(spec.variances) || spec.variances.length !== 4 || !spec.variances.every((v) => v > 0)) fail('variances', 'must be four numbers > 0');
   const p = spec.postprocess;
   if (!p || !(p.confidenceThreshold >= 0 && p.confidenceThreshold < 1)) fail('postprocess.confidenceThreshold', 'must be in [0, 1)');
   if (!(p.nmsThreshold > 0 && p.nmsThreshold <= 1)) fail('postprocess.nmsThreshold', 'must be in (0, 1]');
   if (!Number.isInteger(p.topKPerClass) || p.topKPerClass < 1) fail('postprocess.topKPerClass', 'must be a whole number >= 1');
   if (!Number.isInteger(p.keepTopK) || p.keepTopK < 1) fail('postprocess.keepTopK', 'must be a whole number >= 1');
+  if (p.clipBeforeNms !== undefined && typeof p.clipBeforeNms !== 'boolean') fail('postprocess.clipBeforeNms', 'must be true or false');
   return spec;
 }

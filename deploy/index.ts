@@ -138,7 +138,7 @@ function checkRemote(o: DeployOptions, t: SshTarget, facts: RemoteFacts, profile
   const detected = facts.detection.profile;
   if (!profileFits(profile, detected)) {
     const why = facts.detection.evidence.filter((e) => !e.startsWith('note:')).join('; ');
-    const msg = `--profile ${profile.name} does not match ${where}, detected as ${detected.name} (${why}): use --profile ${detected.name}, or --force`;
+    const msg = `--device ${profile.name} does not match ${where}, detected as ${detected.name} (${why}): use --device ${detected.name}, or --force`;
     if (!o.force) throw new SsdError(msg);
     o.log(`warning: ${msg.replace(/, or --force$/, '')}; deploying anyway (--force)`);
   }

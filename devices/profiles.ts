@@ -27,6 +27,8 @@ interface GpuProviderChoices {
   profile: string;
   workspaceBytes: number;
   fp16: boolean;
+  /** TensorRT INT8 for QDQ models (explicit quantization); its engines get their own cache directory. */
+  int8?: boolean;
   /** CUDA arena cap for boards whose GPU shares a few GB with the CPU; undefined = no cap. */
   cudaMemLimitBytes?: number;
   cacheDir: string;
@@ -35,7 +37,7 @@ interface GpuProviderChoices {
 /** TensorRT (FP16, engine + timing caches per profile) -> CUDA -> CPU. */
 function gpuProviders(c: GpuProviderChoices): ProviderSpec[] {
   // One cache directory per profile: an engine built for sm_87 must never be offered to sm_72.
-  const trtCache = join(c.cacheDir, 'trt', c.profile);
+  const trtCache = join(c.cacheDir, 'trt', c.int8 ? `${c.profile}-int8` : c.profile);
   const cuda: Record<string, string | number | boolean> = {
     device_id: 0,
     // EXHAUSTIVE (the default) benchmarks every convolution at startup: tens of seconds on a Nano.
@@ -50,8 +52,9 @@ function gpuProviders(c: GpuProviderChoices): ProviderSpec[] {
       options: {
         device_id: 0,
         trt_fp16_enable: c.fp16,
-        // INT8 needs a calibration table, which this project's exporter does not produce.
-        trt_int8_enable: false,
+        // INT8 only for QDQ models (`ssd quantize`): TensorRT takes the scales from the graph's Q/DQ
+        // nodes. A float model with INT8 on would need a calibration table, which nothing here writes.
+        trt_int8_enable: c.int8 ?? false,
         trt_engine_cache_enable: true,
         trt_engine_cache_path: trtCache,
         trt_timing_cache_enable: true,
@@ -113,15 +116,21 @@ const JETPACK4_LIMITS = [
   'No fast INT8: TensorRT offers no INT8 on this GPU (sm_53/sm_62); use FP16.',
 ];
 
+const INT8_LIMIT =
+  'INT8 on the tensor cores takes a QDQ model from `ssd quantize --activations int8` (TensorRT takes signed, symmetric INT8 only): the runtime then turns on trt_int8_enable (FP16 for the layers left float); float models run FP16.';
+
+const DLA_LIMIT =
+  'The DLA cores are opt-in (Detector.load({ dlaCore }) or SSD_DLA_CORE): the trunk (conv, ReLU, max-pool) runs there in INT8/FP16, while L2Norm, the heads\' reshapes, softmax, decode and NMS fall back to the GPU (docs/devices.md); it frees the GPU rather than beating it.';
+
 const JETPACK5_LIMITS = [
   'JetPack 5 has CUDA 11.4 and TensorRT 8.5, older than the pinned onnxruntime needs for its CUDA/TensorRT providers (CUDA 12, TensorRT 10): build an older onnxruntime with scripts/jetson/build-onnxruntime.sh --ort-version 1.15.1 (and pin onnxruntime-node to the same version), or the runtime falls back to the CPU.',
-  'INT8 runs on the tensor cores but needs a TensorRT calibration table, which the exporter does not produce; FP16 is the supported fast path.',
-  'The DLA cores are not used: several SSD layers (L2Normalize, the decode) are not DLA layers and would bounce back to the GPU.',
+  INT8_LIMIT,
+  DLA_LIMIT,
 ];
 
 const JETPACK6_LIMITS = [
   'The pinned onnxruntime needs TensorRT 10 for its TensorRT provider: JetPack 6.1 and later ship it; on JetPack 6.0 (TensorRT 8.6) the build script builds the CUDA provider only.',
-  'INT8 runs on the tensor cores but needs a TensorRT calibration table, which the exporter does not produce; FP16 is the supported fast path.',
+  INT8_LIMIT,
 ];
 
 const STOCK_BINDING_LIMIT =
@@ -141,6 +150,9 @@ function jetson(p: {
   limits: string[];
   match: { model?: string[]; compatible?: string[] };
   cacheDir: string;
+  /** Fast INT8 (sm_72 and later): INT8 QDQ models get TensorRT INT8. */
+  int8?: boolean;
+  dlaCores?: number;
 }): DeviceProfile {
   const platform = `jetpack${p.software.jetpack.split('.')[0]}`;
   return {
@@ -154,6 +166,12 @@ function jetson(p: {
       cudaMemLimitBytes: p.cudaMemLimitBytes,
       cacheDir: p.cacheDir,
     }),
+    ...(p.int8 ? {
+      int8Providers: gpuProviders({
+        profile: p.name, workspaceBytes: p.workspaceBytes, fp16: true, int8: true, cudaMemLimitBytes: p.cudaMemLimitBytes, cacheDir: p.cacheDir,
+      }),
+    } : {}),
+    ...(p.dlaCores ? { dlaCores: p.dlaCores } : {}),
     gst: JETSON_GST,
     cudaArch: p.cudaArch,
     suggestedInputSize: p.suggestedInputSize,
@@ -183,8 +201,10 @@ export function buildProfiles(cacheDir: string): DeviceProfile[] {
       workspaceBytes: 4 * GiB,
       suggestedInputSize: 512,
       threads: 8,
-      limits: [...JETPACK6_LIMITS],
+      limits: [...JETPACK6_LIMITS, DLA_LIMIT],
       match: { model: ['AGX Orin'], compatible: ['p3701'] },
+      int8: true,
+      dlaCores: 2,
       cacheDir,
     }),
     jetson({
@@ -197,8 +217,10 @@ export function buildProfiles(cacheDir: string): DeviceProfile[] {
       workspaceBytes: 2 * GiB,
       suggestedInputSize: 512,
       threads: 6,
-      limits: [...JETPACK6_LIMITS],
+      limits: [...JETPACK6_LIMITS, DLA_LIMIT],
       match: { model: ['Orin NX'], compatible: ['p3767-000[01]'] },
+      int8: true,
+      dlaCores: 1,
       cacheDir,
     }),
     jetson({
@@ -216,6 +238,7 @@ export function buildProfiles(cacheDir: string): DeviceProfile[] {
         'No DLA and no hardware video encoder (decoding is in hardware); the 4 GB module should stay at 300x300 input.',
       ],
       match: { model: ['Orin Nano'], compatible: ['p3767-000[3-5]', 'p3768'] },
+      int8: true,
       cacheDir,
     }),
     jetson({
@@ -230,6 +253,8 @@ export function buildProfiles(cacheDir: string): DeviceProfile[] {
       threads: 8,
       limits: [...JETPACK5_LIMITS],
       match: { model: ['AGX Xavier', '^Jetson-AGX$'], compatible: ['p2888', 'p2822', 'p2972', 'galen'] },
+      int8: true,
+      dlaCores: 2,
       cacheDir,
     }),
     jetson({
@@ -244,6 +269,8 @@ export function buildProfiles(cacheDir: string): DeviceProfile[] {
       threads: 6,
       limits: [...JETPACK5_LIMITS],
       match: { model: ['Xavier NX'], compatible: ['p3668', 'p3509'] },
+      int8: true,
+      dlaCores: 2,
       cacheDir,
     }),
     jetson({
@@ -320,6 +347,33 @@ export function getProfile(name: string): DeviceProfile {
     throw new SsdError(`unknown device profile "${name}" (known: ${PROFILES.map((p) => p.name).join(', ')})`);
   }
   return profile;
+}
+
+/**
+ * The providers to open a model with on `profile`: an INT8 model gets the profile's INT8 list where
+ * the board has one; `dlaCore` puts TensorRT on that DLA core (GPU fallback for the layers DLA lacks:
+ * onnxruntime's TensorRT provider always allows it), with its own engine cache.
+ */
+export function providersFor(profile: DeviceProfile, o: { precision?: 'fp32' | 'fp16' | 'int8'; dlaCore?: number } = {}): ProviderSpec[] {
+  const base = o.precision === 'int8' && profile.int8Providers ? profile.int8Providers : profile.providers;
+  if (o.dlaCore === undefined) return base;
+  const cores = profile.dlaCores ?? 0;
+  if (!Number.isInteger(o.dlaCore) || o.dlaCore < 0 || o.dlaCore >= cores) {
+    throw new SsdError(`DLA core ${o.dlaCore}: device ${profile.name} has ${cores === 0 ? 'no DLA' : `DLA cores 0..${cores - 1}`}`);
+  }
+  return base.map((p) => {
+    if (p.name !== 'tensorrt') return p;
+    const opts = p.options ?? {};
+    const dir = (k: string) => (typeof opts[k] === 'string' ? `${opts[k] as string}-dla${o.dlaCore}` : opts[k]!);
+    return {
+      ...p,
+      options: {
+        ...opts, trt_dla_enable: true, trt_dla_core: o.dlaCore!,
+        ...(opts.trt_engine_cache_path !== undefined ? { trt_engine_cache_path: dir('trt_engine_cache_path') } : {}),
+        ...(opts.trt_timing_cache_path !== undefined ? { trt_timing_cache_path: dir('trt_timing_cache_path') } : {}),
+      },
+    };
+  });
 }
 
 /** Whether a profile is for a Jetson (has a JetPack software stack). */

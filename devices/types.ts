@@ -41,7 +41,15 @@ export interface DeviceProfile {
   cudaArch?: number;
   suggestedInputSize: number;
   suggestedPrecision: 'fp32' | 'fp16' | 'int8';
-  /** onnxruntime intra-op threads; undefined = onnxruntime's default. */
+  /**
+   * Providers for an INT8 QDQ model (`ssd quantize`), where the board has fast INT8 (Xavier, Orin):
+   * TensorRT with trt_int8_enable (explicit quantization from the graph's Q/DQ nodes: no calibration
+   * table) and FP16 for the layers left float. Undefined: int8 models use `providers` (Nano/TX2, CPU).
+   */
+  int8Providers?: ProviderSpec[];
+  /** NVDLA cores the board has (Xavier AGX/NX 2, Orin AGX 2, Orin NX 1-2, others none). */
+  dlaCores?: number;
+  /** onnxruntime intra-op threads; undefined = one per core (runtime/session.ts defaultThreads). */
   threads?: number;
   /** Known limits a user must know about, one sentence each. */
   limits: string[];

@@ -4,7 +4,8 @@
  */
 import type { WeightMap } from '../core/checkpoint.js';
 import { SsdError } from '../core/errors.js';
-import { metadataToProps, type InputLayout, type PostprocessMode, type TrainingInfo } from '../core/model-metadata.js';
+import { outputTensors, type InputLayout, type OutputTensor, type PostprocessMode } from '../core/model-contract.js';
+import { metadataToProps, type TrainingInfo } from '../core/model-metadata.js';
 import { numClasses, numDefaultBoxes, validateSpec, type SsdSpec } from '../core/specs.js';
 import { checkWeights, emitNetwork } from './graph.js';
 import { emitInput } from './input-graph.js';
@@ -38,12 +39,10 @@ export interface BuildOptions {
   foldBatchNorm?: boolean;
 }
 
-/** Names and shapes of a model's outputs, by postprocess mode. */
-export interface OutputInfo { name: string; dtype: 'float' | 'int32'; dims: Dim[] }
-
 export interface BuiltModel {
   bytes: Uint8Array;
-  outputs: OutputInfo[];
+  /** The outputs as declared, in graph order (names and shapes: core/model-contract.ts). */
+  outputs: OutputTensor[];
   /** Op type -> count. */
   ops: Map<string, number>;
   numPriors: number;
@@ -76,27 +75,31 @@ export function buildOnnxModelInfo(opts: BuildOptions): BuiltModel {
   const P = heads.numPriors;
   if (P !== numDefaultBoxes(spec)) throw new Error(`internal: heads give ${P} boxes, default boxes ${numDefaultBoxes(spec)}`);
   const C = numClasses(spec);
-  const outputs: OutputInfo[] = [];
-  const out = (value: string, name: string, dt: 'float' | 'int32', dims: Dim[]) => {
-    g.output(value, name, dt, dims);
-    outputs.push({ name, dtype: dt, dims });
+  const outputs: OutputTensor[] = [];
+  const out = (value: string, o: OutputTensor) => {
+    g.output(value, o.name, o.dtype, o.dims);
+    outputs.push(o);
   };
+  const sizes = { batch, numPriors: P, numClasses: C };
   let keepTopK: number | undefined;
   if (postprocess === 'none') {
-    out(heads.loc, 'loc', 'float', [batch, P, 4]);
-    out(heads.conf, 'conf', 'float', [batch, P, C]);
+    const o = outputTensors('none', sizes);
+    out(heads.loc, o.loc);
+    out(heads.conf, o.conf);
   } else {
     const dec = emitDecode(g, spec, heads.loc, heads.conf);
     if (postprocess === 'decode') {
-      out(dec.boxes, 'boxes', 'float', [batch, P, 4]);
-      out(dec.scores, 'scores', 'float', [batch, P, C]);
+      const o = outputTensors('decode', sizes);
+      out(dec.boxes, o.boxes);
+      out(dec.scores, o.scores);
     } else {
       const nms = emitNms(g, spec, dec.boxes, dec.scores, keepTopKOpt);
       keepTopK = nms.keepTopK;
-      out(nms.numDetections, 'num_detections', 'int32', [batch]);
-      out(nms.boxes, 'detection_boxes', 'float', [batch, keepTopK, 4]);
-      out(nms.scores, 'detection_scores', 'float', [batch, keepTopK]);
-      out(nms.classes, 'detection_classes', 'int32', [batch, keepTopK]);
+      const o = outputTensors('nms', { ...sizes, keepTopK });
+      out(nms.numDetections, o.numDetections);
+      out(nms.boxes, o.boxes);
+      out(nms.scores, o.scores);
+      out(nms.classes, o.classes);
     }
   }
   const producer = producerInfo();

@@ -6,15 +6,16 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { writeFileAtomic } from '../core/atomic-write.js';
-import { loadCheckpoint, type WeightMap } from '../core/checkpoint.js';
+import { loadCheckpoint, type TrainingRecord, type WeightMap } from '../core/checkpoint.js';
 import { SsdError } from '../core/errors.js';
+import type { OutputTensor } from '../core/model-contract.js';
 import type { TrainingInfo } from '../core/model-metadata.js';
 import { validateSpec, type SsdSpec } from '../core/specs.js';
-import { buildOnnxModelInfo, type BuildOptions, type OutputInfo } from './build.js';
+import { buildOnnxModelInfo, type BuildOptions } from './build.js';
 import { randomWeights } from './random-init.js';
 import type { VerificationReport } from './verify.js';
 
-export { buildOnnxModel, buildOnnxModelInfo, DEFAULT_OPSET, MIN_OPSET, MAX_OPSET, type BuildOptions, type BuiltModel, type OutputInfo } from './build.js';
+export { buildOnnxModel, buildOnnxModelInfo, DEFAULT_OPSET, MIN_OPSET, MAX_OPSET, type BuildOptions, type BuiltModel } from './build.js';
 export { randomWeights } from './random-init.js';
 export { inspectModel } from './onnx-builder.js';
 export type { VerificationReport } from './verify.js';
@@ -40,7 +41,7 @@ export interface ExportResult {
   bytes: number;
   spec: string;
   numPriors: number;
-  outputs: OutputInfo[];
+  outputs: OutputTensor[];
   /** Op type -> count. */
   ops: Record<string, number>;
   training?: TrainingInfo;
@@ -48,32 +49,21 @@ export interface ExportResult {
 }
 
 /**
- * What a checkpoint's trainer state says about training, for the model's metadata. Reads the trainer's
- * state (train/trainer.ts TrainerState: `iteration`, `config.name`, `maps` = validation mAP points) and
- * also plain `data`/`dataset`, `iterations`, `map`/`mAP`, `metric` keys.
+ * What a checkpoint's training record (core/checkpoint.ts, written by the trainer) says about training,
+ * for the model's metadata: the data, the iterations done, and the last validation with its metric.
  */
-export function trainingInfoFromState(state: Record<string, unknown> | undefined): TrainingInfo | undefined {
-  if (!state) return undefined;
-  const info: TrainingInfo = {};
-  const str = (...keys: string[]) => keys.map((k) => state[k]).find((v): v is string => typeof v === 'string');
-  const num = (...keys: string[]) => keys.map((k) => state[k]).find((v): v is number => typeof v === 'number' && Number.isFinite(v));
-  const config = state.config as { name?: unknown } | undefined;
-  const data = str('data', 'dataset', 'trainData') ?? (typeof config?.name === 'string' ? `config ${config.name}` : undefined);
-  const iterations = num('iterations', 'iteration');
-  let map = num('map', 'mAP', 'bestMap');
-  let metric = str('metric', 'mapMetric');
-  const points = Array.isArray(state.maps) ? (state.maps as { iteration?: unknown; map?: unknown; images?: unknown }[]) : [];
-  const last = points.filter((p) => typeof p?.map === 'number' && Number.isFinite(p.map)).at(-1);
-  if (map === undefined && last) {
-    map = last.map as number;
-    // The trainer validates with VOC07 11-point AP (train/validate.ts).
-    metric ??= `VOC07 11-point mAP on ${String(last.images)} validation images at iteration ${String(last.iteration)}`;
+export function trainingInfo(record: TrainingRecord | undefined): TrainingInfo | undefined {
+  if (!record) return undefined;
+  const info: TrainingInfo = { data: record.data, iterations: record.iteration };
+  const last = record.validations.at(-1);
+  if (last) {
+    info.map = last.map;
+    const where = `on ${last.images} validation images${record.valData ? ` of ${record.valData}` : ''} at iteration ${last.iteration}`;
+    info.metric = last.metric === 'coco'
+      ? `COCO AP@[.50:.95] ${where}${last.stats ? ` (AP50 ${last.stats[1]!.toFixed(4)}, AP75 ${last.stats[2]!.toFixed(4)})` : ''}`
+      : `VOC07 11-point mAP ${where}`;
   }
-  if (data !== undefined) info.data = data;
-  if (iterations !== undefined) info.iterations = iterations;
-  if (map !== undefined) info.map = map;
-  if (metric !== undefined) info.metric = metric;
-  return Object.keys(info).length ? info : undefined;
+  return info;
 }
 
 function resolveModel(opts: ExportOptions): { spec: SsdSpec; weights: WeightMap; training?: TrainingInfo } {
@@ -83,7 +73,7 @@ function resolveModel(opts: ExportOptions): { spec: SsdSpec; weights: WeightMap;
     if (opts.spec && opts.spec.name !== ckpt.spec.name) {
       throw new SsdError(`--config ${opts.spec.name} does not match checkpoint ${opts.checkpoint}, which holds a ${ckpt.spec.name} model`);
     }
-    return { spec: ckpt.spec, weights: ckpt.weights, training: trainingInfoFromState(ckpt.state) };
+    return { spec: ckpt.spec, weights: ckpt.weights, training: trainingInfo(ckpt.training) };
   }
   if (opts.init === 'random') {
     if (!opts.spec) throw new SsdError('--init random needs a model config (--config NAME)');

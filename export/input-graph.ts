@@ -4,11 +4,9 @@
  * does the rest inside the graph (Cast, channel reorder to the spec's order, mean subtraction, Transpose
  * to NCHW), so that on a Jetson the GPU does it and the CPU never touches a pixel.
  */
-import type { InputLayout } from '../core/model-metadata.js';
+import { INPUT_NAME, type InputLayout } from '../core/model-contract.js';
 import type { SsdSpec } from '../core/specs.js';
 import type { Dim, OnnxGraph } from './onnx-builder.js';
-
-export const INPUT_NAME = 'images';
 
 /** Emits the input and returns the NCHW tensor (in `dtype`) that the first conv reads. */
 export function emitInput(g: OnnxGraph, spec: SsdSpec, layout: InputLayout, batch: Dim, dtype: 'float' | 'float16'): string {

@@ -11,6 +11,11 @@
  * training. ReduceSumSquare takes `axes` as an attribute up to opset 17 and as an input from opset 18
  * (TensorRT 10 wants that input to be an initializer, which it is).
  *
+ * The learned scale is the initializer `<name>_gamma`: until issue 13 it was `<name>_scale`, which is
+ * exactly the name quantizers give the scale of the tensor `<name>` (the L2Norm's output), so
+ * onnxruntime's quantize_static crashed on our exports. Older models keep loading (nothing reads the
+ * initializer by name), and export/quantize.ts makes its own names unique, so it takes them too.
+ *
  * In an fp16 graph the norm is computed in float32: a 512-channel sum of squares overflows float16's
  * 65504 long before activations look unusual, and 1e-10 is below float16's smallest subnormal.
  */
@@ -26,6 +31,6 @@ export function emitL2Norm(g: OnnxGraph, x: string, scale: Float32Array, name: s
     : g.op('ReduceSumSquare', [x32], { axes: [1], keepdims: 1 }, `${name}_sumsq`);
   const norm = g.op('Sqrt', [g.op('Add', [sumSq, g.floats(`${name}_eps`, [], [L2NORM_EPSILON])], {}, `${name}_sumsq_eps`)], {}, `${name}_l2`);
   const unit = g.op('Div', [x32, norm], {}, `${name}_unit`);
-  const scaled = g.op('Mul', [unit, g.floats(`${name}_scale`, [1, scale.length, 1, 1], scale)], {}, name);
+  const scaled = g.op('Mul', [unit, g.floats(`${name}_gamma`, [1, scale.length, 1, 1], scale)], {}, name);
   return dtype === 'float16' ? g.op('Cast', [scaled], { to: 10 }, `${name}_fp16`) : scaled;
 }

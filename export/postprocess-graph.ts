@@ -1,24 +1,28 @@
 /**
  * Postprocessing inside the graph, after the raw heads (float32 loc [N, P, 4], conf [N, P, C] logits).
+ * The outputs, their names and shapes are the model contract's (core/model-contract.ts OUTPUTS); the
+ * functions here return the graph values that become them, by the contract's role names.
  *
- * decode: boxes [N, P, 4] as x1, y1, x2, y2 in input fractions (not clipped: the reference NMS runs on
+ * decode: boxes as x1, y1, x2, y2 in input fractions (not clipped: the reference NMS runs on
  *   unclipped boxes, so a runtime doing NMS on these gets exactly core/postprocess's answer), and
- *   scores [N, P, C] (softmax). The default boxes are constants of the graph.
+ *   softmax scores. The default boxes are constants of the graph.
  * nms: SSD's detection output (SSD-SPEC "Inference") with ONNX NonMaxSuppression: per foreground class
  *   the top `topKPerClass` scores (Caffe applies its top-k before NMS, ONNX's max_output_boxes_per_class
  *   caps after it, so the graph masks all but each class's top k first), scores > threshold, IoU > 0.45
- *   suppressed; then the best keepTopK over all classes, padded: num_detections [N] int32,
- *   detection_boxes [N, K, 4] (clipped to [0, 1]), detection_scores [N, K], detection_classes [N, K]
- *   int32 (1..C-1; padding rows have score 0, class 0 and a zero box).
+ *   suppressed; then the best keepTopK over all classes, padded (boxes clipped to [0, 1]; padding rows
+ *   have score 0, class 0 and a zero box).
  * Only ops TensorRT's ONNX parser supports natively are used (no Mod: TensorRT < 8.6 lacks it).
  */
 import { MAX_LOG_SCALE } from '../core/box-coding.js';
 import { defaultBoxes } from '../core/default-boxes.js';
+import type { OutputRole } from '../core/model-contract.js';
 import { numClasses, type SsdSpec } from '../core/specs.js';
 import type { OnnxGraph } from './onnx-builder.js';
 
-export interface DecodedOutputs { boxes: string; scores: string }
-export interface NmsOutputs { numDetections: string; boxes: string; scores: string; classes: string; keepTopK: number }
+/** Graph values of the decode outputs, by contract role. */
+export type DecodedOutputs = Record<OutputRole<'decode'>, string>;
+/** Graph values of the nms outputs, by contract role, and the K they were padded to. */
+export type NmsOutputs = Record<OutputRole<'nms'>, string> & { keepTopK: number };
 
 function slice(g: OnnxGraph, x: string, axis: number, start: number, end: number, hint: string): string {
   return g.op('Slice', [x, g.int64s(`${hint}_starts`, [start]), g.int64s(`${hint}_ends`, [end]), g.int64s(`${hint}_axes`, [axis])], {}, hint);
@@ -46,7 +50,9 @@ export function emitDecode(g: OnnxGraph, spec: SsdSpec, loc: string, conf: strin
   const half = g.op('Mul', [g.op('Mul', [g.op('Exp', [logScale]), pWH]), g.floats('half', [], [0.5])], {}, 'box_half_size');
   const x1y1 = g.op('Sub', [centre, half], {}, 'box_x1y1');
   const x2y2 = g.op('Add', [centre, half], {}, 'box_x2y2');
-  const boxes = g.op('Concat', [x1y1, x2y2], { axis: 2 }, 'boxes_xyxy');
+  let boxes = g.op('Concat', [x1y1, x2y2], { axis: 2 }, 'boxes_xyxy');
+  // torchvision's convention (spec.postprocess.clipBeforeNms): NMS sees boxes clipped to the image.
+  if (spec.postprocess.clipBeforeNms) boxes = g.op('Clip', [boxes, g.floats('decode_clip_min', [], [0]), g.floats('decode_clip_max', [], [1])], {}, 'boxes_xyxy_clipped');
   const scores = g.op('Softmax', [conf], { axis: 2 }, 'scores_softmax');
   return { boxes, scores };
 }

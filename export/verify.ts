@@ -14,12 +14,12 @@ import { decodeBoxes } from '../core/box-coding.js';
 import { defaultBoxes } from '../core/default-boxes.js';
 import { SsdError } from '../core/errors.js';
 import { iou } from '../core/iou.js';
-import type { InputLayout, PostprocessMode } from '../core/model-metadata.js';
+import { INPUT_NAME, OUTPUTS, type InputLayout, type PostprocessMode } from '../core/model-contract.js';
 import { postprocess as corePostprocess, softmaxRows } from '../core/postprocess.js';
 import { createRng } from '../core/rng.js';
 import { numClasses, type SsdSpec } from '../core/specs.js';
 import { buildOnnxModel } from './build.js';
-import { nhwcToNchw, preprocessNHWC } from './input-graph.js';
+import { allocModelInput, writeChannels, writeModelInput, type ModelInputLayout } from '../core/preprocess.js';
 
 /** Raw-head tolerances (max abs diff vs the tfjs model). fp16: measured worst case x ~3, see docs/export.md. */
 export const HEAD_TOLERANCE = { fp32: 1e-4, fp16: 0.05 } as const;
@@ -108,14 +108,34 @@ export function syntheticScene(size: number): Uint8Array {
   return px;
 }
 
-/** Decodes and warps a photo to size x size RGB (the spec's "images are warped to it"). */
-export async function loadImageRGB(path: string, size: number): Promise<Uint8Array> {
+/**
+ * A photo as the model sees it, size x size RGB: decoded as the runtime decodes (runtime/preprocess.ts
+ * decodeImage: upright per EXIF, alpha dropped, sRGB, 8 bits; export may not import the runtime, so
+ * the same sharp call is here), then warped by the core's one resize (core/preprocess.ts), so that
+ * verification sees exactly the tensor `ssd detect` and training give the network for that file.
+ */
+export async function loadImageRGB(path: string, spec: SsdSpec): Promise<Uint8Array> {
+  let pic: { data: Uint8Array; width: number; height: number };
   try {
-    const { data } = await sharp(path).rotate().removeAlpha().resize(size, size, { fit: 'fill' }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const { data, info } = await sharp(path, { autoOrient: true }).removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
+    pic = { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
   } catch (err) {
     throw new SsdError(`--image ${path}: cannot read it as an image (${(err as Error).message.split('\n')[0]})`);
   }
+  // The uint8-nhwc layout of the core is the warped RGB picture itself.
+  const out = new Uint8Array(spec.inputSize * spec.inputSize * 3);
+  writeModelInput({ ...pic, format: 'rgb' }, { layout: 'uint8-nhwc', inputSize: spec.inputSize, input: spec.input }, 'warp', out, 0);
+  return out;
+}
+
+/** A batch of S x S RGB pictures in a float layout, through the core's colour order and mean. */
+function floatBatch(spec: SsdSpec, layout: Exclude<ModelInputLayout, 'uint8-nhwc'>, rgbNHWC: Uint8Array, batch: number): Float32Array {
+  const S = spec.inputSize;
+  const t = { layout, inputSize: S, input: spec.input };
+  const out = allocModelInput(t, batch) as Float32Array;
+  for (let b = 0; b < batch; b++) writeChannels(rgbNHWC.subarray(b * S * S * 3, (b + 1) * S * S * 3), 'rgb', S * 3, t, out, b);
+  return out;
 }
 
 interface Feeds { rgb: Uint8Array; label: string }
@@ -124,18 +144,23 @@ async function runOnnx(bytes: Uint8Array, spec: SsdSpec, layout: InputLayout, rg
   const S = spec.inputSize;
   const session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
   try {
-    const images = layout === 'uint8-nhwc'
+    const input = layout === 'uint8-nhwc'
       ? new ort.Tensor('uint8', rgbNHWC, [batch, S, S, 3])
-      : new ort.Tensor('float32', nhwcToNchw(preprocessNHWC(spec, rgbNHWC), batch, S, S, 3), [batch, 3, S, S]);
-    return await session.run({ images });
+      : new ort.Tensor('float32', floatBatch(spec, 'float-nchw', rgbNHWC, batch), [batch, 3, S, S]);
+    return await session.run({ [INPUT_NAME]: input });
   } finally {
     await session.release();
   }
 }
 
-function f32(t: ort.Tensor | undefined, name: string): Float32Array {
+function output(outputs: Record<string, ort.Tensor>, name: string): ort.Tensor {
+  const t = outputs[name];
   if (!t) throw new Error(`verify: model has no output ${name}`);
-  return t.data as Float32Array;
+  return t;
+}
+
+function f32(outputs: Record<string, ort.Tensor>, name: string): Float32Array {
+  return output(outputs, name).data as Float32Array;
 }
 
 export async function verifyExport(opts: VerifyOptions): Promise<VerificationReport> {
@@ -153,7 +178,7 @@ export async function verifyExport(opts: VerifyOptions): Promise<VerificationRep
   const rng = createRng(opts.seed ?? 7);
   const random = new Uint8Array(B * S * S * 3);
   for (let i = 0; i < random.length; i++) random[i] = rng.int(256);
-  const photo = opts.image ? await loadImageRGB(opts.image, S) : syntheticScene(S);
+  const photo = opts.image ? await loadImageRGB(opts.image, spec) : syntheticScene(S);
   const photoBatch = new Uint8Array(B * S * S * 3);
   for (let b = 0; b < B; b++) {
     for (let y = 0; y < S; y++) {
@@ -178,12 +203,12 @@ export async function verifyExport(opts: VerifyOptions): Promise<VerificationRep
   try {
     for (const inp of inputs) {
       const { locTf, confTf } = tf.tidy(() => {
-        const out = model.forward(tf.tensor4d(preprocessNHWC(spec, inp.rgb), [B, S, S, 3]), false);
+        const out = model.forward(tf.tensor4d(floatBatch(spec, 'float-nhwc', inp.rgb, B), [B, S, S, 3]), false);
         return { locTf: out.loc.dataSync() as Float32Array, confTf: out.conf.dataSync() as Float32Array };
       });
       const heads = await runOnnx(twin, spec, opts.input, inp.rgb, B);
-      const locOnnx = f32(heads.loc, 'loc');
-      const confOnnx = f32(heads.conf, 'conf');
+      const locOnnx = f32(heads, OUTPUTS.none.loc);
+      const confOnnx = f32(heads, OUTPUTS.none.conf);
       const check: InputCheck = { input: inp.label, locMaxAbsDiff: maxAbsDiff(locOnnx, locTf), confMaxAbsDiff: maxAbsDiff(confOnnx, confTf) };
       if (!(check.locMaxAbsDiff <= tolerance && check.confMaxAbsDiff <= tolerance)) {
         failures.push(`${inp.label}: raw heads differ from the tfjs model by loc ${check.locMaxAbsDiff.toExponential(2)}, conf ${check.confMaxAbsDiff.toExponential(2)} (tolerance ${tolerance} ${precision})`);
@@ -191,14 +216,14 @@ export async function verifyExport(opts: VerifyOptions): Promise<VerificationRep
 
       const out = await runOnnx(opts.bytes, spec, opts.input, inp.rgb, B);
       if (opts.postprocess === 'none') {
-        check.outputMaxAbsDiff = Math.max(maxAbsDiff(f32(out.loc, 'loc'), locTf), maxAbsDiff(f32(out.conf, 'conf'), confTf));
+        check.outputMaxAbsDiff = Math.max(maxAbsDiff(f32(out, OUTPUTS.none.loc), locTf), maxAbsDiff(f32(out, OUTPUTS.none.conf), confTf));
         if (!(check.outputMaxAbsDiff <= tolerance)) failures.push(`${inp.label}: written model outputs differ from tfjs by ${check.outputMaxAbsDiff.toExponential(2)}`);
       } else if (opts.postprocess === 'decode') {
         const boxesRef = new Float32Array(B * P * 4);
         for (let b = 0; b < B; b++) boxesRef.set(decodeBoxes(locTf.subarray(b * P * 4, (b + 1) * P * 4), priors, spec.variances), b * P * 4);
         const scoresRef = softmaxRows(confTf, C);
         // Box corners move by offset * variance * prior size, so head noise shrinks; scores by softmax's slope <= 1/2.
-        check.outputMaxAbsDiff = Math.max(maxAbsDiff(f32(out.boxes, 'boxes'), boxesRef), maxAbsDiff(f32(out.scores, 'scores'), scoresRef));
+        check.outputMaxAbsDiff = Math.max(maxAbsDiff(f32(out, OUTPUTS.decode.boxes), boxesRef), maxAbsDiff(f32(out, OUTPUTS.decode.scores), scoresRef));
         if (!(check.outputMaxAbsDiff <= tolerance)) failures.push(`${inp.label}: decoded boxes/scores differ from core decode of the tfjs heads by ${check.outputMaxAbsDiff.toExponential(2)} (tolerance ${tolerance})`);
       } else {
         const cmp = compareDetections(out, locTf, confTf, priors, spec, B, opts.keepTopK);
@@ -211,10 +236,10 @@ export async function verifyExport(opts: VerifyOptions): Promise<VerificationRep
 
       if (fp32Twin && inp === inputs[1]) {
         const ref = await runOnnx(fp32Twin, spec, opts.input, inp.rgb, B);
-        const conf32 = f32(ref.conf, 'conf');
+        const conf32 = f32(ref, OUTPUTS.none.conf);
         fp16 = {
           sizeRatio: 0,
-          locMaxAbsDiff: maxAbsDiff(locOnnx, f32(ref.loc, 'loc')),
+          locMaxAbsDiff: maxAbsDiff(locOnnx, f32(ref, OUTPUTS.none.loc)),
           confMaxAbsDiff: maxAbsDiff(confOnnx, conf32),
           scoreMaxAbsDiff: maxAbsDiff(softmaxRows(confOnnx, C), softmaxRows(conf32, C)),
         };
@@ -234,10 +259,10 @@ export async function verifyExport(opts: VerifyOptions): Promise<VerificationRep
 function compareDetections(out: Record<string, ort.Tensor>, locTf: Float32Array, confTf: Float32Array, priors: Float32Array, spec: SsdSpec, B: number, keepTopK?: number) {
   const C = numClasses(spec);
   const P = priors.length / 4;
-  const num = out.num_detections!.data as Int32Array;
-  const boxes = f32(out.detection_boxes, 'detection_boxes');
-  const scores = f32(out.detection_scores, 'detection_scores');
-  const classes = out.detection_classes!.data as Int32Array;
+  const num = output(out, OUTPUTS.nms.numDetections).data as Int32Array;
+  const boxes = f32(out, OUTPUTS.nms.boxes);
+  const scores = f32(out, OUTPUTS.nms.scores);
+  const classes = output(out, OUTPUTS.nms.classes).data as Int32Array;
   const K = scores.length / B;
   let matched = 0, denom = 0, onnxTotal = 0, coreTotal = 0, maxDiff = 0;
   for (let b = 0; b < B; b++) {

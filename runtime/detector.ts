@@ -16,16 +16,17 @@
  */
 import { SsdError, oneLine } from '../core/errors.js';
 import { defaultBoxes } from '../core/default-boxes.js';
+import { inputTensor, OUTPUTS, outputNames, outputTensorList, type DetectionPixelsXYXY } from '../core/model-contract.js';
 import type { ModelMetadata } from '../core/model-metadata.js';
 import { multiclassNms, type Detections } from '../core/nms.js';
 import { postprocess as corePostprocess } from '../core/postprocess.js';
 import { numClasses, numDefaultBoxes } from '../core/specs.js';
 import { detectDevice } from '../devices/detect.js';
-import { getProfile } from '../devices/profiles.js';
+import { getProfile, providersFor } from '../devices/profiles.js';
 import type { DeviceProfile, ExecutionProviderName, ProviderSpec } from '../devices/types.js';
 import { readModelMetadata } from './onnx-metadata.js';
 import {
-  allocTensor, decodeImage, describeInput, isRawFrame, toOriginalPixels, writeFrameTensor, writeTensor,
+  allocTensor, decodeImage, describeInput, isRawFrame, toOriginalPixels, writeFrameTensor,
   type Geometry, type ImageInput, type ResizeMode, type TensorData, type TensorTarget,
 } from './preprocess.js';
 import type { InferenceBackend, TensorArray, TensorLike, TensorType } from './inference-thread.js';
@@ -39,7 +40,7 @@ export interface LoadOptions {
   device?: string | DeviceProfile;
   /** Providers to try in order (overrides the profile's); CPU is always the last resort. */
   providers?: ReadonlyArray<ProviderSpec | ExecutionProviderName>;
-  /** onnxruntime intra-op threads (default: the profile's, else onnxruntime's). */
+  /** onnxruntime intra-op threads (default: the profile's, else one per core of this machine). */
   threads?: number;
   graphOptimization?: GraphOptimizationLevel;
   /** How images are fitted to the square input: 'warp' (as SSD trains, default) or 'letterbox'. */
@@ -57,6 +58,11 @@ export interface LoadOptions {
   thread?: 'worker' | 'main';
   /** onnxruntime's spin-waiting of idle intra-op threads (see SessionOptions.spinWait). */
   spinWait?: boolean;
+  /**
+   * TensorRT on this DLA core of the profile's board (Xavier, Orin AGX/NX), GPU fallback for the
+   * layers DLA lacks. Default: the SSD_DLA_CORE environment variable, else no DLA.
+   */
+  dlaCore?: number;
 }
 
 export interface DetectOptions {
@@ -66,17 +72,11 @@ export interface DetectOptions {
   maxDetections?: number;
 }
 
-export interface Detection {
-  label: string;
-  /** Index into the model's labels (0 = background, never returned). */
-  classId: number;
-  score: number;
-  /** x1, y1, x2, y2 in pixels of the original (EXIF-oriented) image. */
-  box: [number, number, number, number];
-}
+/** What detect returns: boxes in continuous 0-based pixels of the original image (core/model-contract.ts). */
+export type { DetectionPixelsXYXY } from '../core/model-contract.js';
 
 export type BatchResult =
-  | { ok: true; input: string; detections: Detection[] }
+  | { ok: true; input: string; detections: DetectionPixelsXYXY[] }
   | { ok: false; input: string; error: string };
 
 /** Images prepared for one session.run: the input tensor and how to map boxes back. */
@@ -104,13 +104,6 @@ export interface RawOutputs {
 
 const DEFAULT_THRESHOLD = 0.5;
 
-/** Output names per postprocess mode (what `ssd export-onnx` writes). */
-const OUTPUTS = {
-  none: ['loc', 'conf'],
-  decode: ['boxes', 'scores'],
-  nms: ['num_detections', 'detection_boxes', 'detection_scores', 'detection_classes'],
-} as const;
-
 function toProviderSpecs(list: ReadonlyArray<ProviderSpec | ExecutionProviderName>): ProviderSpec[] {
   return list.map((p) => (typeof p === 'string' ? { name: p } : p));
 }
@@ -120,6 +113,13 @@ function asNumbers(t: TensorLike): ArrayLike<number> {
   if (d instanceof BigInt64Array || d instanceof BigUint64Array) return Array.from(d, (v) => Number(v));
   if (Array.isArray(d)) throw new SsdError(`model output of type ${t.type} is not numeric`);
   return d as ArrayLike<number>;
+}
+
+/** An output by its contract name (checkModelShape checked at load that the graph has it). */
+function output(values: Record<string, TensorLike>, name: string): TensorLike {
+  const t = values[name];
+  if (!t) throw new SsdError(`model output ${name} is missing from the run's results`);
+  return t;
 }
 
 function asFloat32(t: TensorLike): Float32Array {
@@ -161,7 +161,10 @@ export class Detector {
     const metadata = readModelMetadata(modelPath);
     // No device named: the profile this machine matches (a CPU-only machine gets the cpu profile).
     const profile = typeof opts.device === 'string' ? getProfile(opts.device) : opts.device ?? (opts.providers ? undefined : detectDevice().profile);
-    const providers = opts.providers ? toProviderSpecs(opts.providers) : profile?.providers ?? [{ name: 'cpu' }];
+    // INT8 models (ssd quantize) get the profile's INT8 providers (TensorRT INT8 on Xavier/Orin).
+    const envDla = process.env.SSD_DLA_CORE;
+    const dlaCore = opts.dlaCore ?? (envDla !== undefined && envDla.trim() !== '' ? Number(envDla) : undefined);
+    const providers = opts.providers ? toProviderSpecs(opts.providers) : profile ? providersFor(profile, { precision: metadata.precision, dlaCore }) : [{ name: 'cpu' as const }];
     const threads = opts.threads ?? profile?.threads;
     const context = profile ? `device ${profile.name}${opts.device === undefined ? ' (detected)' : ''}` : 'providers given';
     const opened = await openSession(modelPath, { providers, threads, graphOptimization: opts.graphOptimization, log: opts.log, context, thread: opts.thread, spinWait: opts.spinWait });
@@ -223,25 +226,14 @@ export class Detector {
     this.checkOpen();
     if (list.length === 0 || list.length > this.runBatch) throw new RangeError(`prepare: ${list.length} images for a batch of at most ${this.runBatch}`);
     const t0 = performance.now();
-    const S = this.target.inputSize;
     const errors: Array<SsdError | undefined> = new Array(list.length).fill(undefined);
     const asError = (err: unknown, input: ImageInput) => (err instanceof SsdError ? err : new SsdError(`${describeInput(input)}: ${oneLine(err)}`, { cause: err }));
-    // A single RGB image for a uint8 model: sharp's output buffer is the tensor, no copy at all.
-    if (list.length === 1 && this.target.layout === 'uint8-nhwc' && (this.batch === 'dynamic' || this.batch === 1) && !isRawFrame(list[0]!)) {
-      try {
-        const img = await decodeImage(list[0] as string | Uint8Array, S, this.target.input, this.resize);
-        const data = new Uint8Array(img.rgb.buffer, img.rgb.byteOffset, img.rgb.byteLength);
-        return { prepared: { tensor: { type: 'uint8', data, dims: [1, S, S, 3] }, count: 1, geometries: [img.geometry], prepareMs: performance.now() - t0 }, ok: [0], errors };
-      } catch (err) {
-        errors[0] = asError(err, list[0]!);
-        return { ok: [], errors };
-      }
-    }
-    // Encoded images decode concurrently on libuv's pool; raw frames need no decode.
+    // Encoded images decode concurrently on libuv's pool; raw frames need no decode. Both then become
+    // the model input through the core's one preprocessing (core/preprocess.ts), as in training.
     const decoded = await Promise.all(list.map(async (input, i) => {
       if (isRawFrame(input)) return input;
       try {
-        return await decodeImage(input, S, this.target.input, this.resize);
+        return await decodeImage(input);
       } catch (err) {
         errors[i] = asError(err, input);
         return undefined;
@@ -254,14 +246,8 @@ export class Detector {
     const geometries: Geometry[] = [];
     const kept: number[] = [];
     for (const i of ok) {
-      const d = decoded[i]!;
       try {
-        if ('rgb' in d) {
-          writeTensor(d.rgb, 'rgb', S * 3, this.target, data, kept.length);
-          geometries.push(d.geometry);
-        } else {
-          geometries.push(writeFrameTensor(d, this.target, this.resize, data, kept.length));
-        }
+        geometries.push(writeFrameTensor(decoded[i]!, this.target, this.resize, data, kept.length));
         kept.push(i);
       } catch (err) {
         errors[i] = asError(err, list[i]!);
@@ -285,11 +271,11 @@ export class Detector {
   }
 
   /** Postprocessing: the core's decode + NMS when the graph has none, then boxes in original pixels. */
-  finish(raw: RawOutputs, prepared: Prepared, opts: DetectOptions = {}): Detection[][] {
+  finish(raw: RawOutputs, prepared: Prepared, opts: DetectOptions = {}): DetectionPixelsXYXY[][] {
     const threshold = opts.threshold ?? DEFAULT_THRESHOLD;
     const { spec, postprocess: mode } = this.metadata;
     const maxDet = opts.maxDetections ?? spec.postprocess.keepTopK;
-    const out: Detection[][] = [];
+    const out: DetectionPixelsXYXY[][] = [];
     const C = numClasses(spec);
     const P = numDefaultBoxes(spec);
     // Thresholding before NMS with max(spec, user) keeps exactly the detections >= threshold that
@@ -298,12 +284,12 @@ export class Detector {
     for (let i = 0; i < prepared.count; i++) {
       let det: Detections;
       if (mode === 'none') {
-        const loc = asFloat32(raw.values.loc!).subarray(i * P * 4, (i + 1) * P * 4);
-        const conf = asFloat32(raw.values.conf!).subarray(i * P * C, (i + 1) * P * C);
+        const loc = asFloat32(output(raw.values, OUTPUTS.none.loc)).subarray(i * P * 4, (i + 1) * P * 4);
+        const conf = asFloat32(output(raw.values, OUTPUTS.none.conf)).subarray(i * P * C, (i + 1) * P * C);
         det = corePostprocess(loc, conf, this.priorsCXCYWH!, spec, { fromLogits: true, ...nmsOpts });
       } else if (mode === 'decode') {
-        const boxes = asFloat32(raw.values.boxes!).subarray(i * P * 4, (i + 1) * P * 4);
-        const scores = asFloat32(raw.values.scores!).subarray(i * P * C, (i + 1) * P * C);
+        const boxes = asFloat32(output(raw.values, OUTPUTS.decode.boxes)).subarray(i * P * 4, (i + 1) * P * 4);
+        const scores = asFloat32(output(raw.values, OUTPUTS.decode.scores)).subarray(i * P * C, (i + 1) * P * C);
         det = multiclassNms(boxes, scores, C, { ...nmsOpts, topKPerClass: spec.postprocess.topKPerClass, nmsThreshold: spec.postprocess.nmsThreshold });
         for (let j = 0; j < det.boxesXYXY.length; j++) det.boxesXYXY[j] = Math.min(1, Math.max(0, det.boxesXYXY[j]!));
       } else {
@@ -315,7 +301,7 @@ export class Detector {
   }
 
   /** prepare + run + finish for one image. */
-  async detect(input: ImageInput, opts: DetectOptions = {}): Promise<Detection[]> {
+  async detect(input: ImageInput, opts: DetectOptions = {}): Promise<DetectionPixelsXYXY[]> {
     const prepared = await this.prepare(input);
     return this.finish(await this.run(prepared), prepared, opts)[0]!;
   }
@@ -382,11 +368,12 @@ export class Detector {
   }
 
   private readGraphNms(values: Record<string, TensorLike>, i: number): Detections {
-    const K = values.detection_scores!.dims[1] ?? 0;
-    const num = Math.min(K, Math.max(0, Math.round(Number(asNumbers(values.num_detections!)[i] ?? 0))));
-    const boxes = asFloat32(values.detection_boxes!);
-    const scores = asFloat32(values.detection_scores!);
-    const classes = asNumbers(values.detection_classes!);
+    const scoresT = output(values, OUTPUTS.nms.scores);
+    const K = scoresT.dims[1] ?? 0;
+    const num = Math.min(K, Math.max(0, Math.round(Number(asNumbers(output(values, OUTPUTS.nms.numDetections))[i] ?? 0))));
+    const boxes = asFloat32(output(values, OUTPUTS.nms.boxes));
+    const scores = asFloat32(scoresT);
+    const classes = asNumbers(output(values, OUTPUTS.nms.classes));
     const det: Detections = { count: num, boxesXYXY: new Float32Array(num * 4), scores: new Float32Array(num), classIds: new Int32Array(num) };
     for (let j = 0; j < num; j++) {
       for (let k = 0; k < 4; k++) det.boxesXYXY[j * 4 + k] = Math.min(1, Math.max(0, boxes[(i * K + j) * 4 + k]!));
@@ -396,8 +383,8 @@ export class Detector {
     return det;
   }
 
-  private toDetections(det: Detections, g: Geometry, threshold: number, maxDet: number): Detection[] {
-    const out: Detection[] = [];
+  private toDetections(det: Detections, g: Geometry, threshold: number, maxDet: number): DetectionPixelsXYXY[] {
+    const out: DetectionPixelsXYXY[] = [];
     const labels = this.metadata.spec.labels;
     const S = this.inputSize;
     for (let j = 0; j < det.count && out.length < maxDet; j++) {
@@ -426,35 +413,42 @@ export class Detector {
  */
 function checkModelShape(path: string, session: InferenceBackend, m: ModelMetadata): number | 'dynamic' {
   const where = `model ${path}`;
-  const S = m.spec.inputSize;
   const ins = session.inputMetadata;
   if (ins.length !== 1) throw new SsdError(`${where}: has ${ins.length} inputs (${session.inputNames.join(', ')}); an SSD has one image input`);
   const input = ins[0]!;
-  const wantType = m.inputLayout === 'float-nchw' ? 'float32' : 'uint8';
-  const wantShape = m.inputLayout === 'float-nchw' ? ['N', 3, S, S] : ['N', S, S, 3];
+  const want = inputTensor(m.inputLayout, m.spec.inputSize, 'N');
   if (!input.isTensor) throw new SsdError(`${where}: input ${input.name} is not a tensor`);
   const shape = input.shape;
-  const shapeOk = shape.length === 4 && wantShape.every((d, i) => i === 0 || shape[i] === d);
-  if (input.type !== wantType || !shapeOk) {
-    throw new SsdError(`${where}: input ${input.name} is ${input.type} [${shape.join(',')}], but its SSD metadata (${m.spec.name}, ${m.inputLayout}) needs ${wantType} [${wantShape.join(',')}]`);
+  const shapeOk = shape.length === 4 && want.dims.every((d, i) => i === 0 || shape[i] === d);
+  if (input.type !== want.type || !shapeOk) {
+    throw new SsdError(`${where}: input ${input.name} is ${input.type} [${shape.join(',')}], but its SSD metadata (${m.spec.name}, ${m.inputLayout}) needs ${want.type} [${want.dims.join(',')}]`);
   }
   const names = new Set(session.outputNames);
-  const missing = OUTPUTS[m.postprocess].filter((n) => !names.has(n));
+  const needed = outputNames(m.postprocess);
+  const missing = needed.filter((n) => !names.has(n));
   if (missing.length) {
-    throw new SsdError(`${where}: postprocess "${m.postprocess}" needs outputs ${OUTPUTS[m.postprocess].join(', ')}; missing ${missing.join(', ')}`);
+    throw new SsdError(`${where}: postprocess "${m.postprocess}" needs outputs ${needed.join(', ')}; missing ${missing.join(', ')}`);
   }
-  // Box and class counts of the heads must be the metadata's (a spec edited after export would not be).
-  const P = numDefaultBoxes(m.spec);
-  const C = numClasses(m.spec);
-  const want: Record<string, number[]> = m.postprocess === 'none' ? { loc: [P, 4], conf: [P, C] } : m.postprocess === 'decode' ? { boxes: [P, 4], scores: [P, C] } : {};
+  // Box and class counts must be the metadata's (a spec edited after export would not be). K of an
+  // nms model is known only from its metadata.
+  if (m.postprocess === 'nms' && m.keepTopK === undefined) return batchOf(shape);
+  const expected = new Map(outputTensorList(m.postprocess, {
+    batch: 'N', numPriors: numDefaultBoxes(m.spec), numClasses: numClasses(m.spec), keepTopK: m.keepTopK,
+  }).map((o) => [o.name, o]));
   for (const out of session.outputMetadata) {
-    const w = want[out.name];
+    const w = expected.get(out.name);
     if (!w || !out.isTensor) continue;
     const dims = out.shape.slice(1);
-    if (dims.length !== 2 || dims.some((d, i) => typeof d === 'number' && d !== w[i])) {
-      throw new SsdError(`${where}: output ${out.name} is [${out.shape.join(',')}], but its SSD metadata (${m.spec.name}) gives [N,${w.join(',')}]`);
+    const wDims = w.dims.slice(1);
+    const type = w.dtype === 'float' ? 'float32' : w.dtype;
+    if (out.type !== type || dims.length !== wDims.length || dims.some((d, i) => typeof d === 'number' && d !== wDims[i])) {
+      throw new SsdError(`${where}: output ${out.name} is ${out.type} [${out.shape.join(',')}], but its SSD metadata (${m.spec.name}) gives ${type} [${w.dims.join(',')}]`);
     }
   }
-  const n = shape[0];
+  return batchOf(shape);
+}
+
+function batchOf(inputShape: readonly (number | string)[]): number | 'dynamic' {
+  const n = inputShape[0];
   return typeof n === 'number' && n > 0 ? n : 'dynamic';
 }

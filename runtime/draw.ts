@@ -5,7 +5,7 @@
  */
 import sharp from 'sharp';
 import { SsdError, oneLine } from '../core/errors.js';
-import type { Detection } from './detector.js';
+import type { DetectionPixelsXYXY } from '../core/model-contract.js';
 
 /** A colour per class, spread around the hue circle so that neighbouring ids differ. */
 export function classColour(classId: number): string {
@@ -18,7 +18,7 @@ function escapeXml(s: string): string {
 }
 
 /** The SVG overlay for a width x height picture. */
-export function overlaySvg(detections: readonly Detection[], width: number, height: number): string {
+export function overlaySvg(detections: readonly DetectionPixelsXYXY[], width: number, height: number): string {
   const stroke = Math.max(2, Math.round(Math.min(width, height) / 200));
   const font = Math.max(11, Math.round(Math.min(width, height) / 40));
   const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">`];
@@ -43,7 +43,7 @@ export function overlaySvg(detections: readonly Detection[], width: number, heig
 export type AnnotatedFormat = 'jpeg' | 'png' | 'webp';
 
 /** The original image with the detections drawn on it, encoded as `format`. */
-export async function drawDetections(image: string | Uint8Array, detections: readonly Detection[], format: AnnotatedFormat = 'jpeg'): Promise<Buffer> {
+export async function drawDetections(image: string | Uint8Array, detections: readonly DetectionPixelsXYXY[], format: AnnotatedFormat = 'jpeg'): Promise<Buffer> {
   const name = typeof image === 'string' ? `image ${image}` : 'image buffer';
   try {
     const base = sharp(image, { autoOrient: true });

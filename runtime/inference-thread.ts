@@ -8,9 +8,11 @@
  * prepares frame i+1 and postprocesses frame i-1 while frame i is inferred. Tensors cross the thread
  * boundary by transfer, not copy; the input buffer is handed back with the outputs.
  *
- * The worker is a small plain-JS script (evaluated, not a file) so that it runs the same from the
- * TypeScript sources and from the compiled runtime bundle, with nothing but onnxruntime-node.
+ * The worker's side is runtime/inference-worker.js, a plain-JavaScript module (it starts without the
+ * TypeScript loader of this process) that runs the same from the sources and from the compiled
+ * runtime bundle, with nothing but onnxruntime-node.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
@@ -55,7 +57,9 @@ export interface SessionFactory {
 export function mainThreadFactory(): SessionFactory {
   return {
     async create(modelPath, options) {
+      await ensureOrtEnvironment(modelPath);
       const s = await ort.InferenceSession.create(modelPath, options);
+      ortEnvironmentReady = true;
       return {
         thread: 'main',
         inputNames: s.inputNames,
@@ -76,51 +80,75 @@ export function mainThreadFactory(): SessionFactory {
   };
 }
 
-const WORKER_SOURCE = `
-'use strict';
-const { parentPort, workerData } = require('node:worker_threads');
-const ort = require(workerData.ortPath);
-ort.env.logLevel = workerData.logLevel;
-let session = null;
-function reply(msg, transfer) {
-  try { parentPort.postMessage(msg, transfer); }
-  catch (e) { parentPort.postMessage(msg); }
-}
-parentPort.on('message', async (m) => {
-  try {
-    if (m.kind === 'create') {
-      session = await ort.InferenceSession.create(m.path, m.options);
-      reply({ id: m.id, ok: true, inputNames: session.inputNames, outputNames: session.outputNames,
-        inputMetadata: session.inputMetadata, outputMetadata: session.outputMetadata });
-    } else if (m.kind === 'run') {
-      const t = new ort.Tensor(m.input.type, m.input.data, m.input.dims);
-      const t0 = performance.now();
-      const out = await session.run({ [m.name]: t });
-      const ms = performance.now() - t0;
-      const outputs = {};
-      const transfer = [m.input.data.buffer];
-      for (const k of Object.keys(out)) {
-        const o = out[k];
-        outputs[k] = { type: o.type, data: o.data, dims: o.dims };
-        if (o.data && o.data.buffer && o.data.byteOffset === 0 && o.data.byteLength === o.data.buffer.byteLength) transfer.push(o.data.buffer);
-      }
-      reply({ id: m.id, ok: true, outputs, input: m.input.data, ms }, transfer);
-    } else if (m.kind === 'release') {
-      if (session) await session.release();
-      session = null;
-      reply({ id: m.id, ok: true });
-    }
-  } catch (e) {
-    reply({ id: m.id, ok: false, error: String(e && e.message || e) });
-  }
-});
-`;
+/** What inference-worker.js is asked (see its header for the replies). */
+type WorkerRequest =
+  | { kind: 'create'; path: string; options: ort.InferenceSession.SessionOptions }
+  | { kind: 'run'; name: string; input: { type: TensorType; data: TensorArray; dims: readonly number[] } }
+  | { kind: 'release' };
 
 interface WorkerReply {
   id: number;
   ok: boolean;
   error?: string;
   [k: string]: unknown;
+}
+
+/** The worker module, beside this file in the sources and in the compiled bundle alike. */
+export const INFERENCE_WORKER_URL = new URL('./inference-worker.js', import.meta.url);
+
+/**
+ * Bytes of this process's command line, as onnxruntime reads it (/proc/self/cmdline); where there is
+ * no /proc, the arguments Node was given.
+ */
+export function commandLineBytes(): number {
+  try {
+    return readFileSync('/proc/self/cmdline').length;
+  } catch {
+    return [process.execPath, ...process.execArgv, ...process.argv.slice(1)].reduce((n, a) => n + Buffer.byteLength(a) + 1, 0);
+  }
+}
+
+/**
+ * Stack of an inference thread, MB, for a command line of `cmdlineBytes`.
+ *
+ * onnxruntime creates its process-wide environment with the first session, and doing so runs a
+ * recursive match over /proc/self/cmdline that takes ~300 bytes of stack per byte of command line
+ * (measured with onnxruntime-node 1.30 on x64: 90 KB of arguments need 24-28 MB). On Node's default
+ * 4 MB worker stack that is a SIGSEGV (exit 139, no message) from ~14 KB on: `ssd detect model.onnx`
+ * with 300 image paths. So the thread gets 512 bytes per byte of command line over a 16 MB floor;
+ * a stack is reserved address space, and only the pages the recursion touches take memory.
+ * test/runtime/detect-many.test.ts runs `ssd detect` on 500 paths.
+ */
+export function inferenceStackMb(cmdlineBytes = commandLineBytes()): number {
+  return Math.max(16, Math.ceil((cmdlineBytes * 512) / (1024 * 1024)) + 8);
+}
+
+/**
+ * The main thread's stack is fixed (ulimit -s, 8 MB as a rule): beyond this much command line it
+ * cannot create onnxruntime's environment itself (it fails from ~28 KB), so mainThreadFactory has a
+ * worker with a large enough stack create it first (see ensureOrtEnvironment).
+ */
+const MAIN_THREAD_CMDLINE_BYTES = 8 * 1024;
+
+/** Set once any session was created in this process: onnxruntime's environment exists from then on. */
+let ortEnvironmentReady = false;
+
+/**
+ * Creates onnxruntime's process-wide environment on a worker thread whose stack fits the command line
+ * (the environment is created once per process, whichever thread creates the first session, and
+ * sessions on other threads then reuse it). A session of `modelPath` is created and released to do so:
+ * onnxruntime-node has no call that creates only the environment. A failure is left to the caller's
+ * own session creation to report.
+ */
+async function ensureOrtEnvironment(modelPath: string): Promise<void> {
+  if (ortEnvironmentReady || commandLineBytes() <= MAIN_THREAD_CMDLINE_BYTES) return;
+  const factory = workerThreadFactory(ort.env.logLevel ?? 'warning');
+  try {
+    const session = await factory.create(modelPath, { executionProviders: ['cpu'] });
+    await session.release();
+  } catch {
+    await factory.close();
+  }
 }
 
 /** Whether a typed array owns its whole buffer, so that transferring the buffer moves nothing else. */
@@ -130,7 +158,9 @@ function ownsBuffer(a: TensorArray): boolean {
 
 export function workerThreadFactory(logLevel: 'verbose' | 'info' | 'warning' | 'error' | 'fatal'): SessionFactory {
   const ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath, logLevel } });
+  // execArgv []: the worker is plain JavaScript with no use for this process's flags, and some of them
+  // (--input-type, a TypeScript loader's --import) are wrong or slow for it.
+  const worker = new Worker(INFERENCE_WORKER_URL, { workerData: { ortPath, logLevel }, execArgv: [], resourceLimits: { stackSizeMb: inferenceStackMb() } });
   const pending = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }>();
   let nextId = 0;
   let dead: Error | undefined;
@@ -151,7 +181,7 @@ export function workerThreadFactory(logLevel: 'verbose' | 'info' | 'warning' | '
   });
   worker.on('error', (err) => failAll(err));
   worker.on('exit', (code) => failAll(new Error(`inference worker exited (code ${code})`)));
-  const call = (msg: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<WorkerReply> => {
+  const call = (msg: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<WorkerReply> => {
     if (dead) return Promise.reject(dead);
     return new Promise((resolve, reject) => {
       const id = nextId++;
@@ -170,6 +200,7 @@ export function workerThreadFactory(logLevel: 'verbose' | 'info' | 'warning' | '
     async create(modelPath, options) {
       const r = await call({ kind: 'create', path: modelPath, options });
       created = true;
+      ortEnvironmentReady = true;
       return {
         thread: 'worker',
         inputNames: r.inputNames as string[],

@@ -181,7 +181,7 @@ export function readOnnxHeader(path: string): OnnxHeader {
   }
 }
 
-/** The SSD metadata of an exported model (see core/model-metadata.ts for the keys). */
+/** The SSD metadata of an exported model (keys: core/model-contract.ts META; record: core/model-metadata.ts). */
 export function readModelMetadata(path: string): ModelMetadata {
   return metadataFromProps(readOnnxHeader(path).props, `model ${path}`);
 }

@@ -11,7 +11,8 @@ import { join, resolve } from 'node:path';
 import { intFlag, parseFlags } from '../cli/args.js';
 import { writeFileAtomic } from '../core/atomic-write.js';
 import { toCocoResults } from '../core/datasets/results.js';
-import type { Dataset, Detection, GroundTruthObject } from '../core/datasets/types.js';
+import type { Dataset, GroundTruthObject } from '../core/datasets/types.js';
+import type { DetectionAnnotationXYXY } from '../core/model-contract.js';
 import { evalCoco } from '../core/eval/coco.js';
 import { evalVoc } from '../core/eval/voc.js';
 import { createRng } from '../core/rng.js';
@@ -23,15 +24,15 @@ const { values } = parseFlags('bench-eval', process.argv.slice(2), {
   seed: { type: 'string' },
   dump: { type: 'string' },
 }, false);
-const N = intFlag('bench-eval', 'images', values.images, 5000, 1);
-const K = intFlag('bench-eval', 'classes', values.classes, 80, 1);
-const D = intFlag('bench-eval', 'dets', values.dets, 100, 0);
-const rng = createRng(intFlag('bench-eval', 'seed', values.seed, 1, 0));
+const N = intFlag('images', values.images, 5000, 1);
+const K = intFlag('classes', values.classes, 80, 1);
+const D = intFlag('dets', values.dets, 100, 0);
+const rng = createRng(intFlag('seed', values.seed, 1, 0));
 const round2 = (v: number): number => Math.round(v * 100) / 100;
 
 const labels = ['background', ...Array.from({ length: K }, (_, k) => `c${k + 1}`)];
 const gt: Dataset = { name: 'synthetic', labels, warnings: [], samples: [], cocoCategoryIds: labels.map((_, k) => (k === 0 ? -1 : k)) };
-const dets: Detection[] = [];
+const dets: DetectionAnnotationXYXY[] = [];
 let annId = 1;
 for (let i = 0; i < N; i++) {
   const objects: GroundTruthObject[] = [];

@@ -28,20 +28,20 @@ async function cli(argv: string[]): Promise<number> {
     console.log('Usage: npx tsx scripts/make-digits-dataset.ts --out DIR [--train 2000] [--test 300] [--seed 1] [--image-size 128] [--min-digits 1] [--max-digits 5] [--min-digit-size 20] [--max-digit-size 56] [--format jpg|png]');
     return 0;
   }
-  if (!values.out) throw new SsdError(`${cmd}: --out DIR is required`);
+  if (!values.out) throw new SsdError('--out DIR is required');
   const d = DIGIT_SCENE_DEFAULTS;
   const started = Date.now();
   const opts: MakeDigitsOptions = {
     outDir: resolve(values.out),
-    train: intFlag(cmd, 'train', values.train, 2000, 0),
-    test: intFlag(cmd, 'test', values.test, 300, 0),
-    seed: intFlag(cmd, 'seed', values.seed, 1, 0, 2 ** 32 - 1),
-    imageSize: intFlag(cmd, 'image-size', values['image-size'], d.imageSize, 16, 4096),
-    minDigits: intFlag(cmd, 'min-digits', values['min-digits'], d.minDigits, 0, 50),
-    maxDigits: intFlag(cmd, 'max-digits', values['max-digits'], d.maxDigits, 0, 50),
-    minDigitSize: intFlag(cmd, 'min-digit-size', values['min-digit-size'], d.minDigitSize, 4, 4096),
-    maxDigitSize: intFlag(cmd, 'max-digit-size', values['max-digit-size'], d.maxDigitSize, 4, 4096),
-    format: choiceFlag(cmd, 'format', values.format, ['jpg', 'png'] as const, 'jpg'),
+    train: intFlag('train', values.train, 2000, 0),
+    test: intFlag('test', values.test, 300, 0),
+    seed: intFlag('seed', values.seed, 1, 0, 2 ** 32 - 1),
+    imageSize: intFlag('image-size', values['image-size'], d.imageSize, 16, 4096),
+    minDigits: intFlag('min-digits', values['min-digits'], d.minDigits, 0, 50),
+    maxDigits: intFlag('max-digits', values['max-digits'], d.maxDigits, 0, 50),
+    minDigitSize: intFlag('min-digit-size', values['min-digit-size'], d.minDigitSize, 4, 4096),
+    maxDigitSize: intFlag('max-digit-size', values['max-digit-size'], d.maxDigitSize, 4, 4096),
+    format: choiceFlag('format', values.format, ['jpg', 'png'] as const, 'jpg'),
     onProgress: (done, total) => {
       if (done % 100 === 0 || done === total) {
         const pct = Math.round((100 * done) / total);

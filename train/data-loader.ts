@@ -1,7 +1,9 @@
 /**
- * Training batches from a Dataset: decode (sharp, on libuv's thread pool, off the main thread), augment
- * (augment/pipeline.ts), match to the default boxes (core/matching.ts), batch. Batches are prepared
- * `prefetch` ahead as promises, so decoding of the next batches runs while the current step computes.
+ * Training batches from a Dataset: decode (sharp, on libuv's thread pool, off the main thread, EXIF
+ * orientation applied), augment (augment/pipeline.ts, whose final Resize + Normalize are the core's
+ * preprocessing, core/preprocess.ts), match to the default boxes (core/matching.ts), batch. Batches
+ * are prepared `prefetch` ahead as promises, so decoding of the next batches runs while the current
+ * step computes.
  *
  * Everything random is a pure function of (seed, position in the sample stream): epoch e visits the
  * samples in a permutation drawn from seed and e, and the k-th sample of the stream is augmented with
@@ -21,7 +23,7 @@ import type { SsdSpec } from '../core/specs.js';
 import { runPipeline } from './augment/pipeline.js';
 import type { AugSample, AugStep } from './augment/types.js';
 
-/** One decoded RGB image, 0..255, HWC. */
+/** One decoded RGB image, 0..255, HWC, upright (EXIF orientation applied; annotations are read in these pixels). */
 export interface DecodedImage { dataHWC: Uint8Array; width: number; height: number }
 
 export interface TrainBatch {
@@ -91,7 +93,10 @@ export class ImageSource {
 
   private async decode(path: string): Promise<DecodedImage | undefined> {
     try {
-      const { data, info } = await sharp(path).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+      // The same decode as `ssd detect` (runtime/preprocess.ts decodeImage): upright per EXIF (the
+      // core's rule, core/preprocess.ts), sRGB, 8 bits, so both give the model the same pixels.
+      const { data, info } = await sharp(path, { autoOrient: true }).removeAlpha().toColourspace('srgb')
+        .raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
       if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
       const img: DecodedImage = { dataHWC: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
       if (this.cachedBytes + data.byteLength <= this.cacheLimitBytes) {

@@ -1,21 +1,26 @@
 /**
  * Training, the public entry: resolve the data (`digits`, VOC directories, a COCO JSON), resolve the
  * config, pick the backend, and run the trainer. `ssd train` is a thin wrapper around `runTraining`.
+ *
+ * The classes come from the data: a COCO file's categories, a VOC tree's labels.txt, `--labels FILE`,
+ * or else the class names its annotations use (sorted). A split without a single usable object stops
+ * here, in one line, before anything is trained or written.
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SsdError } from '../core/errors.js';
 import { loadCocoDataset } from '../core/datasets/coco.js';
-import { loadVocDataset, resolveVocRoots } from '../core/datasets/voc.js';
+import { findLabelsFile, loadVocDataset, readLabelsFile, resolveVocRoots, vocClassNames } from '../core/datasets/voc.js';
+import { withBackground } from '../core/labels.js';
 import type { Dataset } from '../core/datasets/types.js';
 import type { WeightMap } from '../core/checkpoint.js';
 import { selectBackend, type BackendName } from './backend.js';
-import type { TrainConfig } from './config.js';
+import { resolveRunLength, type RunLength, type TrainConfig } from './config.js';
 import { train, type TrainResult } from './trainer.js';
 
-export { train, savedConfig, iterationsForEpochs, type TrainOptions, type TrainResult, type TrainerState } from './trainer.js';
-export { resolveConfig, knownConfigs, DEFAULT_RECIPE, type TrainConfig, type TrainRecipe } from './config.js';
-export { validate, detectDataset } from './validate.js';
+export { train, savedConfig, firstConvLrMultFor, LABELS_FILE, type TrainOptions, type TrainResult, type TrainingRecord, type ValidationPoint } from './trainer.js';
+export { resolveConfig, knownConfigs, iterationsForEpochs, resolveRunLength, DEFAULT_RECIPE, type RunLength, type TrainConfig, type TrainRecipe } from './config.js';
+export { validate, validationMetric, detectDataset } from './validate.js';
 export { ssdTrainPipeline, evalPipeline, buildPipeline, runPipeline, type StepConfig } from './augment/pipeline.js';
 
 /** Where `--data digits` lives (generated on first use). */
@@ -40,6 +45,8 @@ export interface DataOptions {
   valImages?: string;
   /** Where `digits` is generated (default data/digits). */
   digitsDir?: string;
+  /** A labels.txt (one class a line) that names the classes, in order; other objects are skipped. */
+  labelsFile?: string;
   log?: (line: string) => void;
 }
 
@@ -53,21 +60,43 @@ export async function ensureDigitsDataset(dir: string, log: (line: string) => vo
   return root;
 }
 
+/** Objects a dataset trains or validates on. */
+function countObjects(ds: Dataset): number {
+  return ds.samples.reduce((n, sample) => n + sample.objects.length, 0);
+}
+
+/** Stops when a split has nothing to learn from or score against (it would train on background alone). */
+function requireObjects(ds: Dataset, flag: string): void {
+  if (countObjects(ds) > 0) return;
+  const why = ds.warnings.length ? `; ${ds.warnings.length} skipped, e.g. ${ds.warnings[0]}` : '';
+  throw new SsdError(`${flag}: ${ds.name} has no usable object in its ${ds.samples.length} images${why}`);
+}
+
 export async function loadTrainingData(data: string, opts: DataOptions = {}): Promise<TrainingData> {
   const log = opts.log ?? (() => {});
   const onWarning = (w: string) => log(`warning: ${w}`);
+  let labels = opts.labelsFile !== undefined ? readLabelsFileFlag(opts.labelsFile) : undefined;
   let train: Dataset;
   let val: Dataset | undefined;
   if (data === 'digits') {
     const root = await ensureDigitsDataset(resolve(opts.digitsDir ?? DIGITS_DIR), log);
-    train = loadVocDataset(root, opts.split ?? 'train', { onWarning });
-    val = loadVocDataset(root, opts.valSplit ?? 'test', { onWarning });
+    train = loadVocDataset(root, opts.split ?? 'train', { onWarning, ...(labels ? { labels } : {}) });
+    val = loadVocDataset(root, opts.valSplit ?? 'test', { onWarning, labels: train.labels });
   } else if (data.endsWith('.json')) {
     if (!existsSync(data)) throw new SsdError(`--data ${data}: no such file`);
-    train = loadCocoDataset(data, opts.images, { onWarning });
+    train = loadCocoDataset(data, opts.images, { onWarning, ...(labels ? { labels } : {}) });
   } else {
     const roots = resolveVocRoots(data.split(',').map((d) => d.trim()).filter(Boolean));
-    train = loadVocDataset(roots, opts.split ?? 'trainval', { onWarning });
+    const split = opts.split ?? 'trainval';
+    if (!labels && roots.every((r) => findLabelsFile(r) === undefined)) {
+      // No class list anywhere: the annotations name the classes (not the 20 VOC ones, which would
+      // skip every object of custom data and train on background alone).
+      const names = vocClassNames(roots, split);
+      if (names.length === 0) throw new SsdError(`--data ${data}: split ${split} has no object with a class name (and there is no labels.txt; --labels FILE names the classes)`);
+      labels = withBackground(names);
+      log(`classes: ${names.length} from the annotations of ${split} (no labels.txt; --labels FILE sets them): ${names.slice(0, 12).join(', ')}${names.length > 12 ? ', ...' : ''}`);
+    }
+    train = loadVocDataset(roots, split, { onWarning, ...(labels ? { labels } : {}) });
     const valSplit = opts.valSplit ?? 'test';
     const withVal = roots.filter((r) => existsSync(join(r, 'ImageSets', 'Main', `${valSplit}.txt`)));
     if (!opts.valData && withVal.length) val = loadVocDataset(withVal, valSplit, { onWarning, labels: train.labels });
@@ -78,7 +107,18 @@ export async function loadTrainingData(data: string, opts: DataOptions = {}): Pr
       : loadVocDataset(resolveVocRoots(opts.valData.split(',')), opts.valSplit ?? 'test', { onWarning, labels: train.labels });
   }
   if (train.samples.length === 0) throw new SsdError(`--data ${data}: no training images found`);
+  requireObjects(train, `--data ${data}`);
+  if (val) requireObjects(val, opts.valData ? `--val-data ${opts.valData}` : `--data ${data}`);
   return { train, ...(val ? { val } : {}), description: `${train.name} (${train.samples.length} images)${val ? `, validation ${val.name} (${val.samples.length} images)` : ''}` };
+}
+
+function readLabelsFileFlag(path: string): string[] {
+  if (!existsSync(path)) throw new SsdError(`--labels ${path}: no such file`);
+  try {
+    return readLabelsFile(path);
+  } catch (err) {
+    throw err instanceof SsdError ? new SsdError(`--labels ${err.message}`, { cause: err }) : err;
+  }
 }
 
 /** The spec's labels become the dataset's (the heads are sized by the number of classes). */
@@ -95,20 +135,22 @@ export interface RunTrainingOptions {
   backend?: BackendName;
   resume?: boolean;
   initialWeights?: WeightMap;
-  threads?: number;
+  /** Run length from the command line; the schedule's decay steps scale with it (resolveRunLength). */
+  runLength?: RunLength;
   log?: (line: string) => void;
   progress?: boolean;
 }
 
 export async function runTraining(o: RunTrainingOptions): Promise<TrainResult & { backend: string }> {
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  if (o.threads !== undefined) {
-    const { setThreadsCount } = await import('@tensorflow/tfjs-backend-wasm');
-    setThreadsCount(o.threads);
-  }
   const choice = await selectBackend(o.backend, { log });
-  const config = adaptToLabels(o.config, o.data.train.labels, log);
+  let config = adaptToLabels(o.config, o.data.train.labels, log);
   log(`data: ${o.data.description}`);
+  if (o.runLength && Object.keys(o.runLength).length > 0) {
+    const run = resolveRunLength(config.train, o.data.train.samples.length, o.runLength);
+    for (const note of run.notes) log(note);
+    config = { ...config, train: run.recipe };
+  }
   const result = await train({
     config, trainSet: o.data.train, ...(o.data.val ? { valSet: o.data.val } : {}), outDir: o.outDir,
     ...(o.resume ? { resume: true } : {}), ...(o.initialWeights ? { initialWeights: o.initialWeights } : {}), log,

@@ -9,7 +9,7 @@ import type { WeightMap } from '../core/checkpoint.js';
 import { SsdError } from '../core/errors.js';
 import { boxesPerLocation, layerShapes, numClasses, paramSpecs, validateSpec, type ParamSpec, type SsdSpec } from '../core/specs.js';
 import { batchNorm, type BatchNormParams } from './layers/batch-norm.js';
-import { conv2dTrainable, type FilterGradMode } from './layers/conv.js';
+import { conv2dTrainable } from './layers/conv.js';
 import { l2Normalize } from './layers/l2norm.js';
 import { maxPoolCaffe } from './layers/pool.js';
 
@@ -44,8 +44,6 @@ export interface CreateSsdModelOptions {
   seed?: number;
   /** Initial weights (e.g. an imported VGG16 backbone); may be partial, the rest is initialised. */
   weights?: WeightMap;
-  /** How conv filter gradients are computed (layers/conv.ts); 'auto' uses tfjs' kernel where it exists. */
-  filterGrad?: FilterGradMode;
 }
 
 /** The trunk layer that ends the VGG base: layers up to it get He init, later ones Xavier (ssd.pytorch). */
@@ -92,7 +90,6 @@ export function createSsdModel(specIn: SsdSpec, opts: CreateSsdModelOptions = {}
   const spec = validateSpec(specIn);
   const params = paramSpecs(spec);
   const shapes = layerShapes(spec);
-  const filterGrad = opts.filterGrad ?? 'auto';
   const id = ++modelCounter;
   const lastBase = spec.layers.findIndex((l) => l.name === BASE_LAST_LAYER);
   const baseLayers = new Set(spec.layers.slice(0, lastBase >= 0 ? lastBase + 1 : spec.layers.length).map((l) => l.name));
@@ -136,7 +133,7 @@ export function createSsdModel(specIn: SsdSpec, opts: CreateSsdModelOptions = {}
   let disposed = false;
 
   function head(x: tf.Tensor4D, prefix: string, perBox: number): tf.Tensor3D {
-    const y = tf.add(conv2dTrainable(x, get(`${prefix}/kernel`) as tf.Tensor4D, { stride: 1, pad: 1, dilation: 1 }, filterGrad), get(`${prefix}/bias`)) as tf.Tensor4D;
+    const y = tf.add(conv2dTrainable(x, get(`${prefix}/kernel`) as tf.Tensor4D, { stride: 1, pad: 1, dilation: 1 }), get(`${prefix}/bias`)) as tf.Tensor4D;
     const [n, h, w, ch] = y.shape;
     // NHWC flattening: box index = (y * W + x) * k + a, channel = a * perBox + j.
     return y.reshape([n, (h * w * ch) / perBox, perBox]);
@@ -156,7 +153,7 @@ export function createSsdModel(specIn: SsdSpec, opts: CreateSsdModelOptions = {}
         if (layer.kind === 'maxpool') {
           x = maxPoolCaffe(x, layer);
         } else {
-          x = conv2dTrainable(x, get(`${layer.name}/kernel`) as tf.Tensor4D, layer, filterGrad);
+          x = conv2dTrainable(x, get(`${layer.name}/kernel`) as tf.Tensor4D, layer);
           x = tf.add(x, get(`${layer.name}/bias`)) as tf.Tensor4D;
           const bn = bnParams.get(layer.name);
           if (bn) x = batchNorm(x, bn, spec.batchNormEpsilon, training);

@@ -1,102 +1,207 @@
 /**
- * Images per second of one SSD training step — forward, MultiBox loss (with hard-negative mining),
- * backward and an SGD-momentum update — on the wasm and cpu TensorFlow.js backends side by side.
- * Targets come from core matching of a few boxes against the default boxes, done once before timing
- * (in training it is the data loader's work).
+ * Time of one SSD training step per backend, as `ssd train` runs it: the trainer's own `trainStep`
+ * (forward, MultiBox loss with hard-negative mining, backward with the conv gradients layers/conv.ts
+ * picks for the backend, gradient clipping per the recipe, SGD-momentum update) on the config's model
+ * and recipe. Targets come from core matching of three boxes per image, done once before timing (in
+ * training that is the data loader's work, which overlaps the steps).
+ *
+ * Cases (config x batch) and backends are interleaved: round 1 runs every (case, backend) segment, then
+ * round 2 again, and so on, so that load from other processes on a shared machine hits all backends
+ * alike and the ratios stay meaningful. Each segment builds a fresh model (seed 1), runs warm-up steps,
+ * then times `steps` steps and the process CPU time they used (CPU seconds per wall second = cores busy).
  *
  * Entry point: scripts/bench-train-step.ts.
  */
 import * as tf from '@tensorflow/tfjs';
 import { defaultBoxes } from '../core/default-boxes.js';
 import { matchDefaultBoxes } from '../core/matching.js';
-import { numDefaultBoxes, numClasses, specByName } from '../core/specs.js';
+import { numClasses, numDefaultBoxes } from '../core/specs.js';
 import { selectBackend, type BackendName } from './backend.js';
-import { multiboxLoss } from './loss.js';
+import { resolveConfig } from './config.js';
+import type { TrainBatch } from './data-loader.js';
 import { createSsdModel } from './model.js';
 import { SgdMomentum } from './optimizer.js';
+import { learningRate } from './schedule.js';
+import { firstConvLrMultFor, trainStep } from './trainer.js';
+
+export interface BenchCase {
+  /** A config name or file, as `ssd train --config` takes it. */
+  config: string;
+  /** Images per step (default: the config's batch size). */
+  batch?: number;
+  /** Backends for this case (default: the run's). */
+  backends?: BackendName[];
+  /** Timed steps per segment for this case (default: the run's). */
+  steps?: number;
+}
 
 export interface TrainStepBenchOptions {
-  config?: string;
-  batch?: number;
+  cases?: BenchCase[];
+  backends?: BackendName[];
   steps?: number;
   warmup?: number;
-  backends?: BackendName[];
+  rounds?: number;
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
+  /** Checked between steps: when it returns true the benchmark stops early and returns what it has. */
+  stopRequested?: () => boolean;
 }
 
 export interface TrainStepResult {
-  backend: string;
+  backend: BackendName;
+  /** What computed, as the backend choice logs it (e.g. `tensorflow (CPU)`). */
+  label: string;
   config: string;
   batch: number;
+  /** Timed steps over all rounds. */
   steps: number;
   msPerStep: number;
   imagesPerSecond: number;
-  /** Loss of the first and last timed step (a sanity check that the update does something). */
+  /** Process CPU time per wall time during the timed steps: 1 = one core busy. */
+  coresBusy: number;
+  /** Seconds per step of each round, to show the spread. */
+  roundSeconds: number[];
+  /** Loss of the first and last timed step of the first round (a sanity check that the update does something). */
   lossFirst: number;
   lossLast: number;
 }
 
-export async function benchTrainStep(opts: TrainStepBenchOptions = {}): Promise<TrainStepResult[]> {
-  const config = opts.config ?? 'ssd300';
-  const batch = opts.batch ?? 1;
-  const steps = opts.steps ?? 3;
-  const warmup = opts.warmup ?? 1;
-  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const spec = specByName(config);
+export const DEFAULT_CASES: BenchCase[] = [{ config: 'ssd300', batch: 1 }];
+
+/** Parses `config:batch[:backend+backend[:steps]]` items separated by commas (the script's --cases). */
+export function parseCases(text: string): BenchCase[] {
+  return text.split(',').filter((s) => s.trim() !== '').map((item) => {
+    const [config, batch, backends, steps] = item.trim().split(':');
+    if (!config) throw new Error(`--cases: "${item}" has no config name`);
+    const c: BenchCase = { config };
+    if (batch !== undefined && batch !== '') {
+      const b = Number(batch);
+      if (!Number.isInteger(b) || b < 1) throw new Error(`--cases: "${item}": batch must be a whole number >= 1`);
+      c.batch = b;
+    }
+    if (backends) c.backends = backends.split('+') as BackendName[];
+    if (steps !== undefined && steps !== '') {
+      const n = Number(steps);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--cases: "${item}": steps must be a whole number >= 1`);
+      c.steps = n;
+    }
+    return c;
+  });
+}
+
+function syntheticBatch(config: string, batch: number): { batch: TrainBatch; spec: ReturnType<typeof resolveConfig>['spec'] } {
+  const spec = resolveConfig(config).spec;
   const P = numDefaultBoxes(spec);
   const S = spec.inputSize;
-
-  // Three objects per image, the same for every backend.
   const priors = defaultBoxes(spec);
-  const locNP4 = new Float32Array(batch * P * 4);
-  const labelsNP = new Int32Array(batch * P);
+  const locTargets = new Float32Array(batch * P * 4);
+  const labels = new Int32Array(batch * P);
+  let numPositive = 0;
+  const C = numClasses(spec);
   for (let i = 0; i < batch; i++) {
     const gt = Float32Array.from([0.1, 0.1, 0.45, 0.6, 0.5, 0.3, 0.9, 0.8, 0.05, 0.7, 0.25, 0.95]);
-    const m = matchDefaultBoxes(gt, Int32Array.from([1, 2 % (numClasses(spec) - 1) + 1, 1]), priors, { variances: spec.variances });
-    locNP4.set(m.locTargets, i * P * 4);
-    labelsNP.set(m.labels, i * P);
+    const m = matchDefaultBoxes(gt, Int32Array.from([1, (i % (C - 1)) + 1, 1]), priors, { variances: spec.variances });
+    locTargets.set(m.locTargets, i * P * 4);
+    labels.set(m.labels, i * P);
+    for (const l of m.labels) if (l > 0) numPositive++;
   }
-  const pixels = new Float32Array(batch * S * S * 3);
-  for (let i = 0; i < pixels.length; i++) pixels[i] = ((i * 2654435761) % 255) - 120;
+  const imagesNHWC = new Float32Array(batch * S * S * 3);
+  for (let i = 0; i < imagesNHWC.length; i++) imagesNHWC[i] = ((i * 2654435761) % 255) - 120;
+  return { batch: { size: batch, imagesNHWC, locTargets, labels, numPositive, ids: [] }, spec };
+}
 
-  const results: TrainStepResult[] = [];
-  for (const backend of opts.backends ?? ['wasm', 'cpu']) {
-    const choice = await selectBackend(backend, { log });
-    const model = createSsdModel(spec, { seed: 1 });
-    const sgd = new SgdMomentum();
-    const images = tf.tensor4d(pixels, [batch, S, S, 3]);
-    const targets = { loc: tf.tensor3d(locNP4, [batch, P, 4]), labels: tf.tensor2d(labelsNP, [batch, P], 'int32') };
-    const vars = model.trainableVariables();
-    const names = new Map(vars.map((v) => [v.name, [...model.variables].find(([, x]) => x === v)![0]]));
-    const step = (): number => {
-      const { value, grads } = tf.variableGrads(() => {
-        const out = model.forward(images, true);
-        return multiboxLoss(out.loc, out.conf, targets).total;
-      }, vars);
-      const byName = new Map<string, tf.Tensor>();
-      for (const [tfName, g] of Object.entries(grads)) byName.set(names.get(tfName)!, g);
-      sgd.apply(model.variables, byName, 1e-4);
-      const loss = value.dataSync()[0]!;
-      value.dispose();
-      return loss;
-    };
-    for (let i = 0; i < warmup; i++) {
-      const t = performance.now();
-      step();
-      log(`  ${choice.name}: warm-up step ${i + 1}/${warmup} ${((performance.now() - t) / 1000).toFixed(1)} s`);
+/** Lets signal handlers and timers run between synchronous steps. */
+const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+export async function benchTrainStep(opts: TrainStepBenchOptions = {}): Promise<TrainStepResult[]> {
+  const cases = opts.cases ?? DEFAULT_CASES;
+  let runBackends: BackendName[] = opts.backends ?? ['tensorflow', 'wasm'];
+  const steps = opts.steps ?? 3;
+  const warmup = opts.warmup ?? 1;
+  const rounds = opts.rounds ?? 1;
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const stop = opts.stopRequested ?? (() => false);
+
+  // Fail on a missing backend before the first long step, not in the middle of the run; by default
+  // (no backends named) one that is not installed is left out with a line saying so.
+  const labels = new Map<BackendName, string>();
+  if (!opts.backends) {
+    const available: BackendName[] = [];
+    for (const b of runBackends) {
+      try {
+        labels.set(b, (await selectBackend(b, { log })).label);
+        available.push(b);
+      } catch (err) {
+        log(`bench: leaving out ${b}: ${err instanceof Error ? err.message : String(err)}`);
+      }
     }
-    const losses: number[] = [];
-    const t0 = performance.now();
-    for (let i = 0; i < steps; i++) {
-      const t = performance.now();
-      losses.push(step());
-      log(`  ${choice.name}: step ${i + 1}/${steps} ${((performance.now() - t) / 1000).toFixed(1)} s, loss ${losses[i]!.toFixed(3)}`);
-    }
-    const ms = (performance.now() - t0) / steps;
-    results.push({ backend: choice.name, config, batch, steps, msPerStep: ms, imagesPerSecond: (1000 * batch) / ms, lossFirst: losses[0]!, lossLast: losses[losses.length - 1]! });
-    tf.dispose([images, targets.loc, targets.labels]);
-    model.dispose();
+    runBackends = available;
   }
-  return results;
+  for (const b of new Set(cases.flatMap((c) => c.backends ?? runBackends))) {
+    if (!labels.has(b)) labels.set(b, (await selectBackend(b, { log })).label);
+  }
+
+  const data = cases.map((c) => {
+    const r = resolveConfig(c.config).train;
+    const batch = c.batch ?? r.batchSize;
+    const synthetic = syntheticBatch(c.config, batch);
+    // The recipe train() runs for a new run from scratch.
+    const recipe = { ...r, firstConvLrMult: r.firstConvLrMult ?? firstConvLrMultFor(synthetic.spec, undefined) };
+    // The learning rate of the run's first iteration (warm-up start): timing does not depend on it.
+    const lr = learningRate({ baseLr: recipe.lr, warmupIterations: recipe.warmup, warmupFactor: recipe.warmupFactor, steps: recipe.steps, gamma: recipe.gamma }, 0);
+    return { c, recipe, lr, batch, input: synthetic.batch, spec: synthetic.spec };
+  });
+  const results = new Map<string, TrainStepResult & { ms: number; cpuMs: number }>();
+  for (let round = 0; round < rounds && !stop(); round++) {
+    for (const d of data) {
+      for (const backend of d.c.backends ?? runBackends) {
+        if (stop()) break;
+        await selectBackend(backend, { log: () => {} });
+        const key = `${d.c.config}:${d.batch}:${backend}`;
+        const model = createSsdModel(d.spec, { seed: 1 });
+        const opt = new SgdMomentum({ momentum: d.recipe.momentum, weightDecay: d.recipe.weightDecay });
+        const what = `round ${round + 1}/${rounds} ${d.c.config} batch ${d.batch} ${backend}`;
+        try {
+          for (let i = 0; i < warmup && !stop(); i++) {
+            const t = performance.now();
+            trainStep(model, opt, [d.input], d.lr, d.recipe);
+            log(`  ${what}: warm-up step ${i + 1}/${warmup} ${((performance.now() - t) / 1000).toFixed(2)} s`);
+            await yieldToEventLoop();
+          }
+          const losses: number[] = [];
+          let ms = 0;
+          let cpuMs = 0;
+          const timed = d.c.steps ?? steps;
+          for (let i = 0; i < timed && !stop(); i++) {
+            const cpu0 = process.cpuUsage();
+            const t = performance.now();
+            losses.push(trainStep(model, opt, [d.input], d.lr, d.recipe).loss);
+            const dt = performance.now() - t;
+            const cpu = process.cpuUsage(cpu0);
+            ms += dt;
+            cpuMs += (cpu.user + cpu.system) / 1000;
+            log(`  ${what}: step ${i + 1}/${timed} ${(dt / 1000).toFixed(2)} s, loss ${losses[i]!.toFixed(3)}`);
+            await yieldToEventLoop();
+          }
+          if (losses.length === 0) continue;
+          const prev = results.get(key);
+          if (prev) {
+            prev.steps += losses.length; prev.ms += ms; prev.cpuMs += cpuMs; prev.roundSeconds.push(ms / losses.length / 1000);
+          } else {
+            results.set(key, {
+              backend, label: labels.get(backend) ?? backend, config: d.c.config, batch: d.batch, steps: losses.length, ms, cpuMs,
+              msPerStep: 0, imagesPerSecond: 0, coresBusy: 0, roundSeconds: [ms / losses.length / 1000],
+              lossFirst: losses[0]!, lossLast: losses[losses.length - 1]!,
+            });
+          }
+        } finally {
+          opt.dispose();
+          model.dispose();
+        }
+      }
+    }
+  }
+  return [...results.values()].map(({ ms, cpuMs, ...r }) => ({
+    ...r, msPerStep: ms / r.steps, imagesPerSecond: (1000 * r.batch * r.steps) / ms, coresBusy: cpuMs / ms,
+  }));
 }

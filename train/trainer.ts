@@ -4,57 +4,41 @@
  * checkpoints (core/checkpoint.ts) every N iterations, at the end and on Ctrl-C, validation mAP with
  * the core's evaluator every N iterations, a progress line and an SVG training curve.
  *
- * Resuming is exact: the checkpoint holds the weights, the momentum buffers, the iteration, the
- * position in the sample stream (which with the seed determines every later batch and augmentation,
- * see data-loader.ts) and the loss history, so N + N iterations give the same losses as 2N straight.
+ * Resuming is exact: the checkpoint holds the weights, the momentum buffers and the training record
+ * (core/checkpoint.ts TrainingRecord: the iteration, the position in the sample stream, which with the
+ * seed determines every later batch and augmentation, see data-loader.ts, the config, the loss history
+ * and the validations), so N + N iterations give the same losses as 2N straight.
+ *
+ * Nothing is created before the inputs are known to be good: the augmentation is built and the
+ * checkpoint to resume is read before the run directory is made. Temporary checkpoint files that a
+ * killed run (kill -9) left behind are removed when a run starts.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, type WeightMap } from '../core/checkpoint.js';
+import { CHECKPOINT_FILE, loadCheckpoint, saveCheckpoint, type Checkpoint, type LossHistory, type TrainingRecord, type ValidationPoint, type WeightMap } from '../core/checkpoint.js';
 import { defaultBoxes } from '../core/default-boxes.js';
-import { writeFileAtomic } from '../core/atomic-write.js';
+import { removeStaleAtomicTemps, writeFileAtomic } from '../core/atomic-write.js';
 import { SsdError } from '../core/errors.js';
 import type { Dataset } from '../core/datasets/types.js';
 import type { SsdSpec } from '../core/specs.js';
 import { buildPipeline } from './augment/pipeline.js';
-import type { TrainConfig, TrainRecipe } from './config.js';
-import { installFastConvGradients } from './conv-grad.js';
+import { configFromRecord, resolveRunLength, savedTrainConfig, type TrainConfig, type TrainRecipe } from './config.js';
 import { DataLoader, ImageSource, type TrainBatch } from './data-loader.js';
 import { multiboxLoss } from './loss.js';
-import { createSsdModel, type SsdModel } from './model.js';
+import { usesForwardConvGradients } from './layers/conv.js';
+import { createSsdModel, INPUT_PIXEL_STD, type SsdModel } from './model.js';
 import { SgdMomentum } from './optimizer.js';
 import { renderCurveSvg } from './plot.js';
 import { ProgressBar } from './progress.js';
 import { learningRate, type LrSchedule } from './schedule.js';
-import { validate } from './validate.js';
+import { validate, validationMetric } from './validate.js';
 
 export const CURVE_FILE = 'training-curve.svg';
+/** The run's classes, one a line (background left out), as readLabelsFile and `--labels` read them. */
+export const LABELS_FILE = 'labels.txt';
 
-export interface LossHistory {
-  iterations: number[];
-  loss: number[];
-  loc: number[];
-  conf: number[];
-  lr: number[];
-}
-
-export interface MapPoint { iteration: number; map: number; images: number }
-
-/** What the checkpoint's `state` holds (plain JSON). */
-export interface TrainerState {
-  /** Optimizer steps done. */
-  iteration: number;
-  /** Micro-batches consumed from the sample stream (the loader's position). */
-  microBatches: number;
-  config: { name: string; augment: TrainConfig['augment']; train: TrainRecipe };
-  /** The random stream: seed plus position; every later batch and augmentation follows from them. */
-  rng: { seed: number; microBatches: number };
-  history: LossHistory;
-  maps: MapPoint[];
-  backend: string;
-  elapsedSeconds: number;
-}
+export type { LossHistory, TrainingRecord, ValidationPoint } from '../core/checkpoint.js';
 
 export interface TrainOptions {
   config: TrainConfig;
@@ -82,10 +66,13 @@ export interface TrainResult {
   iteration: number;
   interrupted: boolean;
   history: LossHistory;
-  maps: MapPoint[];
+  validations: ValidationPoint[];
   checkpoint: string;
   seconds: number;
   imagesPerSecond: number;
+  /** The validation on the whole validation set at the end of the run (when there is one). */
+  finalValidation?: ValidationPoint;
+  /** Its headline number: VOC07 mAP, or COCO AP@[.50:.95] for COCO data. */
   finalMap?: number;
 }
 
@@ -97,18 +84,15 @@ function emptyHistory(): LossHistory {
   return { iterations: [], loss: [], loc: [], conf: [], lr: [] };
 }
 
-/** Iterations for `epochs` passes over `numSamples` images. */
-export function iterationsForEpochs(epochs: number, numSamples: number, batchSize: number, accumulate: number): number {
-  return Math.max(1, Math.ceil((epochs * numSamples) / (batchSize * accumulate)));
-}
 
-interface StepResult { loss: number; loc: number; conf: number; images: number; numPositive: number }
+export interface StepResult { loss: number; loc: number; conf: number; images: number; numPositive: number }
 
 /**
  * One optimizer step over `batches` (gradient accumulation): gradients of each micro-batch's loss are
- * summed and divided by the number of micro-batches, then applied.
+ * summed and divided by the number of micro-batches, then applied. Exported for the step benchmark
+ * (step-bench.ts), which times exactly this.
  */
-function trainStep(model: SsdModel, opt: SgdMomentum, batches: TrainBatch[], lr: number, recipe: TrainRecipe): StepResult {
+export function trainStep(model: SsdModel, opt: SgdMomentum, batches: TrainBatch[], lr: number, recipe: TrainRecipe): StepResult {
   const spec = model.spec;
   const S = spec.inputSize;
   const P = defaultBoxes(spec).length / 4;
@@ -154,6 +138,15 @@ function trainStep(model: SsdModel, opt: SgdMomentum, batches: TrainBatch[], lr:
       g.dispose();
     }
   }
+  const mult = recipe.firstConvLrMult ?? 1;
+  if (mult !== 1) {
+    const name = `${firstConv(spec)}/kernel`;
+    const g = sums.get(name);
+    if (g) {
+      sums.set(name, tf.mul(g, mult));
+      g.dispose();
+    }
+  }
   if (recipe.clipGradNorm > 0) {
     // Global-norm clipping: a bad batch early in from-scratch training cannot throw the weights away.
     const norm = tf.tidy(() => tf.sqrt(tf.addN([...sums.values()].map((g) => tf.sum(tf.square(g))))).dataSync()[0]!);
@@ -174,23 +167,32 @@ function firstConv(spec: SsdSpec): string {
 }
 
 /**
- * He initialisation assumes unit-variance inputs, but SSD's inputs are mean-subtracted 0..255 pixels
- * (std ~60): from scratch, every activation and the first losses come out ~60x too large and SGD
- * diverges. Dividing the first conv's initial kernel by that spread (a fixed 64) starts the network at
- * the scale its initialisation intends; ImageNet backbones already carry the right scale.
+ * The first conv's learning-rate multiplier for a new run, unless the recipe sets one.
+ *
+ * The network sees mean-subtracted 0..255 pixels (std about INPUT_PIXEL_STD = 58), not unit-variance
+ * inputs: model.ts divides the first conv's He init by 58 so that activations start at unit scale, but
+ * then that kernel is 58x smaller than He and its gradient (input x upstream gradient) 58x larger, so
+ * plain SGD moves it 58^2 = 3364 times faster, relative to its size, than any other layer. From scratch
+ * without batch norm that was the divergence: a first step of lr 1e-3 more than doubled conv1_1 and the
+ * loss went to NaN within 4 iterations at any learning rate. Multiplying its gradient by 1/58^2 is
+ * exactly SGD on unit-variance inputs (the exported model still takes 0..255 pixels).
+ * Not needed, and not applied, when the first conv was imported (an ImageNet VGG16 trained for these
+ * inputs, the reference's starting point) or is followed by batch norm (which normalises its output,
+ * whatever its scale).
  */
-export const INPUT_SPREAD = 64;
-
-function scaleFirstConvForInput(model: SsdModel, log: (line: string) => void): void {
-  const name = `${firstConv(model.spec)}/kernel`;
-  const v = model.variables.get(name);
-  if (!v) return;
-  tf.tidy(() => v.assign(tf.div(v, INPUT_SPREAD)));
-  log(`init: ${name} scaled by 1/${INPUT_SPREAD} for 0..255 inputs (training from scratch)`);
+export function firstConvLrMultFor(spec: SsdSpec, initialWeights: WeightMap | undefined): number {
+  if (spec.batchNorm || initialWeights?.has(`${firstConv(spec)}/kernel`)) return 1;
+  return 1 / (INPUT_PIXEL_STD * INPUT_PIXEL_STD);
 }
 
 function sameArchitecture(a: SsdSpec, b: SsdSpec): boolean {
   return JSON.stringify({ ...a, name: '' }) === JSON.stringify({ ...b, name: '' });
+}
+
+function trainingCheckpoint(file: string): Checkpoint & { training: TrainingRecord } {
+  const ckpt = loadCheckpoint(file);
+  if (!ckpt.training) throw new SsdError(`${file}: not a training checkpoint (no training record); cannot --resume`);
+  return ckpt as Checkpoint & { training: TrainingRecord };
 }
 
 /**
@@ -200,55 +202,83 @@ function sameArchitecture(a: SsdSpec, b: SsdSpec): boolean {
 export function savedConfig(outDir: string): TrainConfig | undefined {
   const file = join(outDir, CHECKPOINT_FILE);
   if (!existsSync(file)) return undefined;
-  const ckpt = loadCheckpoint(file);
-  const st = ckpt.state as unknown as TrainerState | undefined;
-  if (!st?.config) throw new SsdError(`${file}: not a training checkpoint (no trainer state); cannot --resume`);
-  return { name: st.config.name, spec: ckpt.spec, augment: st.config.augment, train: st.config.train };
+  const ckpt = trainingCheckpoint(file);
+  return configFromRecord(ckpt.training.config, ckpt.spec, file);
+}
+
+function describeValidation(v: ValidationPoint): string {
+  if (v.metric === 'coco') {
+    const [, ap50, ap75] = v.stats ?? [];
+    return `COCO AP ${v.map.toFixed(4)} (AP50 ${ap50?.toFixed(4) ?? 'n/a'}, AP75 ${ap75?.toFixed(4) ?? 'n/a'})`;
+  }
+  return `VOC07 mAP ${v.map.toFixed(4)}`;
 }
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  mkdirSync(opts.outDir, { recursive: true });
   const ckptPath = join(opts.outDir, CHECKPOINT_FILE);
   const backend = tf.getBackend();
-  // The CPU backends train several times faster with conv gradients as forward convs (conv-grad.ts).
-  const fastGrads = backend === 'wasm' || backend === 'cpu';
-  if (fastGrads) installFastConvGradients();
+  // On the CPU backends the convs compute their gradients as forward convs (layers/conv.ts).
+  const fastGrads = usesForwardConvGradients(backend);
 
   let config = opts.config;
   let spec = config.spec;
-  let state: TrainerState | undefined;
-  let model: SsdModel;
-  const opt = new SgdMomentum({ momentum: config.train.momentum, weightDecay: config.train.weightDecay });
+  let record: TrainingRecord | undefined;
+  let resumeFrom: Checkpoint | undefined;
   if (opts.resume && existsSync(ckptPath)) {
-    const ckpt = loadCheckpoint(ckptPath);
-    const saved = ckpt.state as unknown as TrainerState | undefined;
-    if (!saved || typeof saved.iteration !== 'number' || typeof saved.microBatches !== 'number') throw new SsdError(`${ckptPath}: not a training checkpoint (no trainer state); cannot --resume`);
-    if (!sameArchitecture(ckpt.spec, spec) && ckpt.spec.name !== spec.name) log(`resume: using the checkpoint's model ${ckpt.spec.name} (config named ${spec.name})`);
-    spec = ckpt.spec;
-    state = saved;
-    config = { ...config, spec };
-    model = createSsdModel(spec, { weights: ckpt.weights, filterGrad: fastGrads ? 'native' : 'auto' });
-    opt.setState(ckpt.optimizer, model.variables);
-    log(`resume: ${ckptPath} at iteration ${saved.iteration}`);
+    resumeFrom = trainingCheckpoint(ckptPath);
+    record = resumeFrom.training!;
+    if (!sameArchitecture(resumeFrom.spec, spec) && resumeFrom.spec.name !== spec.name) log(`resume: using the checkpoint's model ${resumeFrom.spec.name} (config named ${spec.name})`);
+    spec = resumeFrom.spec;
+    // The first conv keeps the learning-rate multiplier the run started with (it depended on the
+    // initial weights, which a resumed run no longer has).
+    const savedMult = record.config.train.firstConvLrMult;
+    const keepMult = config.train.firstConvLrMult === undefined && typeof savedMult === 'number';
+    config = { ...config, spec, train: keepMult ? { ...config.train, firstConvLrMult: savedMult } : config.train };
+  } else if (config.train.firstConvLrMult === undefined) {
+    config = { ...config, train: { ...config.train, firstConvLrMult: firstConvLrMultFor(spec, opts.initialWeights) } };
+  }
+  const run = resolveRunLength(config.train, opts.trainSet.samples.length);
+  const recipe = run.recipe;
+  config = { ...config, train: recipe };
+  const total = recipe.iterations;
+  const stopAt = Math.min(total, opts.stopAfter ?? total);
+  // Checked before anything is written: a bad pipeline or an empty dataset leaves no run directory.
+  const steps = buildPipeline(config.augment, spec);
+  if (opts.trainSet.samples.length === 0) throw new SsdError(`training data ${opts.trainSet.name}: no images`);
+
+  mkdirSync(opts.outDir, { recursive: true });
+  const stale = removeStaleAtomicTemps(opts.outDir, [CHECKPOINT_FILE, CURVE_FILE, LABELS_FILE]);
+  if (stale.length > 0) {
+    const mb = stale.reduce((n, f) => n + f.bytes, 0) / 1e6;
+    log(`run ${opts.outDir}: removed ${stale.length} temporary file(s) (${mb.toFixed(1)} MB) that an interrupted run left behind`);
+  }
+  for (const note of run.notes) log(note);
+  // The classes travel with the checkpoint's spec (and so into the model's metadata); this copy is for people and --labels.
+  writeFileAtomic(join(opts.outDir, LABELS_FILE), `${spec.labels.slice(1).join('\n')}\n`);
+  const opt = new SgdMomentum({ momentum: recipe.momentum, weightDecay: recipe.weightDecay });
+  let model: SsdModel;
+  if (resumeFrom) {
+    model = createSsdModel(spec, { weights: resumeFrom.weights });
+    opt.setState(resumeFrom.optimizer, model.variables);
+    log(`resume: ${ckptPath} at iteration ${record!.iteration}`);
   } else {
     if (opts.resume) log(`resume: no checkpoint in ${opts.outDir} yet, starting from scratch`);
-    model = createSsdModel(spec, { seed: config.train.seed, filterGrad: fastGrads ? 'native' : 'auto', ...(opts.initialWeights ? { weights: opts.initialWeights } : {}) });
-    if (!opts.initialWeights?.has(`${firstConv(spec)}/kernel`)) scaleFirstConvForInput(model, log);
+    model = createSsdModel(spec, { seed: recipe.seed, ...(opts.initialWeights ? { weights: opts.initialWeights } : {}) });
+    if (recipe.firstConvLrMult !== undefined && recipe.firstConvLrMult !== 1) {
+      log(`init: from scratch without batch norm: ${firstConv(spec)}/kernel learns at lr x ${recipe.firstConvLrMult.toPrecision(3)} (1/${INPUT_PIXEL_STD}^2: its input is 0..255 pixels, not unit-variance)`);
+    }
   }
-  const recipe = config.train;
-  const total = recipe.epochs ? iterationsForEpochs(recipe.epochs, opts.trainSet.samples.length, recipe.batchSize, recipe.accumulate) : recipe.iterations;
-  const stopAt = Math.min(total, opts.stopAfter ?? total);
-  const steps = buildPipeline(config.augment, spec);
   const images = new ImageSource(opts.imageCacheBytes, (w) => progressLog(w));
   const loader = new DataLoader({ dataset: opts.trainSet, spec, steps, batchSize: recipe.batchSize, seed: recipe.seed, prefetch: opts.prefetch ?? 2, images, warn: (w) => progressLog(w) }, defaultBoxes(spec));
   const valImages = new ImageSource(256 * 1024 * 1024, (w) => progressLog(w));
+  const metric = opts.valSet ? validationMetric(opts.valSet) : undefined;
 
-  let iteration = state?.iteration ?? 0;
-  let microBatches = state?.microBatches ?? 0;
-  const history = state?.history ?? emptyHistory();
-  const maps = state?.maps ?? [];
-  const elapsedBefore = state?.elapsedSeconds ?? 0;
+  let iteration = record?.iteration ?? 0;
+  let microBatches = record?.microBatches ?? 0;
+  const history = record?.history ?? emptyHistory();
+  const validations = record?.validations ?? [];
+  const elapsedBefore = record?.elapsedSeconds ?? 0;
   const bar = new ProgressBar({ total, enabled: opts.progress !== false });
   function progressLog(line: string): void {
     if (opts.progress === false) log(line); else bar.log(line);
@@ -258,25 +288,29 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     `${total} iterations of batch ${recipe.batchSize}${recipe.accumulate > 1 ? ` x ${recipe.accumulate} accumulated` : ''}, lr ${recipe.lr}, backend ${backend}${fastGrads ? ' (conv gradients as forward convs)' : ''}`);
 
   const saveAll = (): string => {
-    const st: TrainerState = {
-      iteration, microBatches, config: { name: config.name, augment: config.augment, train: recipe },
-      rng: { seed: recipe.seed, microBatches }, history, maps, backend,
+    const training: TrainingRecord = {
+      iteration, totalIterations: total, microBatches, seed: recipe.seed,
+      data: `${opts.trainSet.name} (${opts.trainSet.samples.length} images)`,
+      ...(opts.valSet ? { valData: `${opts.valSet.name} (${opts.valSet.samples.length} images)` } : {}),
+      config: savedTrainConfig(config), history, validations, backend,
       elapsedSeconds: elapsedBefore + (performance.now() - started) / 1000,
     };
-    const file = saveCheckpoint(ckptPath, { spec, weights: model.getWeights(), optimizer: opt.getState(), state: st as unknown as Record<string, unknown> });
+    const file = saveCheckpoint(ckptPath, { spec, weights: model.getWeights(), optimizer: opt.getState(), training });
     writeCurve();
     return file;
   };
   const writeCurve = (): void => {
-    writeFileAtomic(join(opts.outDir, CURVE_FILE), renderCurveSvg({ ...history, map: maps, title: `${spec.name}: loss and VOC07 mAP` }));
+    const title = `${spec.name}: loss and ${metric === 'coco' ? 'COCO AP' : 'VOC07 mAP'}`;
+    writeFileAtomic(join(opts.outDir, CURVE_FILE), renderCurveSvg({ ...history, map: validations, title }));
   };
-  const runValidation = async (limit: number): Promise<number | undefined> => {
+  const runValidation = async (limit: number): Promise<ValidationPoint | undefined> => {
     if (!opts.valSet || opts.valSet.samples.length === 0) return undefined;
     const r = await validate(model, opts.valSet, { limit: limit > 0 ? limit : undefined, images: valImages });
-    maps.push({ iteration, map: r.map, images: r.images });
-    progressLog(`val @ ${iteration}: VOC07 mAP ${r.map.toFixed(4)} on ${r.images} images (${r.seconds.toFixed(1)} s)`);
+    const point: ValidationPoint = { iteration, metric: r.metric, map: r.map, ...(r.stats ? { stats: r.stats } : {}), images: r.images };
+    validations.push(point);
+    progressLog(`val @ ${iteration}: ${describeValidation(point)} on ${r.images} images (${r.seconds.toFixed(1)} s)`);
     writeCurve();
-    return r.map;
+    return point;
   };
 
   let interrupted = false;
@@ -325,14 +359,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         lastCheckpoint = iteration;
       }
     }
-    let finalMap: number | undefined;
-    if (!interrupted && iteration >= total) finalMap = await runValidation(0);
-    const file = iteration !== lastCheckpoint || !existsSync(ckptPath) || finalMap !== undefined ? saveAll() : ckptPath;
+    let finalValidation: ValidationPoint | undefined;
+    if (!interrupted && iteration >= total) finalValidation = await runValidation(0);
+    const file = iteration !== lastCheckpoint || !existsSync(ckptPath) || finalValidation !== undefined ? saveAll() : ckptPath;
     bar.done();
     const seconds = (performance.now() - started) / 1000;
     log(`${interrupted ? 'interrupted' : 'done'} at iteration ${iteration}: checkpoint ${file}, curve ${join(opts.outDir, CURVE_FILE)}` +
       ` (${seconds.toFixed(0)} s, ${(imagesDone / Math.max(seconds, 1e-9)).toFixed(1)} img/s overall)`);
-    return { iteration, interrupted, history, maps, checkpoint: file, seconds, imagesPerSecond: imagesDone / Math.max(seconds, 1e-9), ...(finalMap !== undefined ? { finalMap } : {}) };
+    return {
+      iteration, interrupted, history, validations, checkpoint: file, seconds, imagesPerSecond: imagesDone / Math.max(seconds, 1e-9),
+      ...(finalValidation ? { finalValidation, finalMap: finalValidation.map } : {}),
+    };
   } finally {
     if (opts.handleSigint !== false) process.removeListener('SIGINT', onSigint);
     opt.dispose();

@@ -61,11 +61,11 @@ const command: Command = {
     if (!model) throw new SsdError('missing MODEL.onnx or --core (see "ssd bench --help")');
     if (extra.length) throw new SsdError(`one model at a time (got also ${extra.join(', ')})`);
     if (values.raw && values.image) throw new SsdError('--raw and --image exclude each other');
-    const frames = intFlag('bench', 'frames', values.frames, 40, 1, 100000);
-    const rounds = intFlag('bench', 'rounds', values.rounds, Math.ceil(frames / 5), 1, 1000);
-    const threads = values.threads === undefined ? undefined : intFlag('bench', 'threads', values.threads, 0, 1, 1024);
-    const threshold = numberFlag('bench', 'threshold', values.threshold, 0.5, 0, 1);
-    const graphOptimization = choiceFlag<GraphOptimizationLevel>('bench', 'graph-opt', values['graph-opt'], GRAPH_OPTIMIZATION_LEVELS, 'all');
+    const frames = intFlag('frames', values.frames, 40, 1, 100000);
+    const rounds = intFlag('rounds', values.rounds, Math.ceil(frames / 5), 1, 1000);
+    const threads = values.threads === undefined ? undefined : intFlag('threads', values.threads, 0, 1, 1024);
+    const threshold = numberFlag('threshold', values.threshold, 0.5, 0, 1);
+    const graphOptimization = choiceFlag<GraphOptimizationLevel>('graph-opt', values['graph-opt'], GRAPH_OPTIMIZATION_LEVELS, 'all');
     const progress = process.stderr.isTTY;
     const result = await benchModel(model, {
       frames, rounds, threads, device: values.device, graphOptimization, image: values.image, raw: values.raw, threshold,

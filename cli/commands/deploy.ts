@@ -6,13 +6,13 @@ import { getProfile } from '../../devices/profiles.js';
 import { deploy } from '../../deploy/index.js';
 import { intFlag, parseFlags, type Command } from '../args.js';
 
-const USAGE = `Usage: ssd deploy --host USER@HOST --profile NAME --model MODEL.onnx [options]
-       ssd deploy --to-dir DIR --profile NAME --model MODEL.onnx [options]
+const USAGE = `Usage: ssd deploy --host USER@HOST --device NAME --model MODEL.onnx [options]
+       ssd deploy --to-dir DIR --device NAME --model MODEL.onnx [options]
 
 Bundles the runtime (compiled JavaScript of the runtime, core and devices; a package.json with only
 onnxruntime-node, sharp, gstreamer-superficial and mqtt; the model; the profile; an env file; a systemd
 unit running "ssd stream") and deploys it over ssh: the device is detected remotely and must match
---profile, the bundle is copied with rsync into DIR/releases/<id> (files unchanged since the current
+--device, the bundle is copied with rsync into DIR/releases/<id> (files unchanged since the current
 release are hard-linked, not sent), installed there (npm install --omit=dev), checked, and only then
 made current by switching the DIR/current symlink.
 
@@ -21,7 +21,8 @@ Options:
   --port N              ssh port (default 22)
   --identity KEY        ssh private key (default: ssh's own choice)
   -o, --ssh-option OPT  extra ssh -o option, repeatable (e.g. -o UserKnownHostsFile=./known_hosts)
-  --profile NAME        device profile (see "ssd devices"); must match the device unless --force
+  --device NAME         device profile (see "ssd devices"); must match the device unless --force
+                        (was --profile, which still works until 0.3)
   --model PATH          the ONNX model to run (from "ssd export-onnx")
   --dir DIR             deploy directory on the device (default /opt/ssd)
   --source URI          stream source for the service, repeatable (default csi://0 on a Jetson,
@@ -31,7 +32,7 @@ Options:
   --service             install and restart the systemd unit (needs root or passwordless sudo)
   --service-name NAME   unit name (default ssd)
   --keep N              releases kept on the device (default 3)
-  --force               deploy even if the device does not look like --profile
+  --force               deploy even if the device does not look like --device
   --to-dir DIR          write the bundle to DIR (empty or new) and stop; no ssh
   --dry-run             build the bundle, report its size and print the steps; copy and run nothing
   -h, --help            this text
@@ -59,7 +60,7 @@ const command: Command = {
         port: { type: 'string' },
         identity: { type: 'string' },
         'ssh-option': { type: 'string', short: 'o', multiple: true },
-        profile: { type: 'string' },
+        device: { type: 'string' },
         model: { type: 'string' },
         dir: { type: 'string' },
         source: { type: 'string', multiple: true },
@@ -72,16 +73,17 @@ const command: Command = {
         'dry-run': { type: 'boolean' },
       },
       false,
+      [{ old: 'profile', now: 'device' }],
     );
-    if (!values.profile) throw new SsdError('--profile is required (see "ssd devices")');
-    getProfile(values.profile);
+    if (!values.device) throw new SsdError('--device NAME is required (see "ssd devices")');
+    getProfile(values.device);
     if (!values.model) throw new SsdError('--model is required');
     const modelPath = resolve(values.model);
     if (!existsSync(modelPath) || !statSync(modelPath).isFile()) throw new SsdError(`--model ${values.model}: file not found`);
     if (!values.host && !values['to-dir']) throw new SsdError('--host USER@HOST is required (or --to-dir DIR to write the bundle locally)');
     if (values.identity && !existsSync(values.identity)) throw new SsdError(`--identity ${values.identity}: file not found`);
-    const port = intFlag('deploy', 'port', values.port, 22, 1, 65535);
-    const keep = intFlag('deploy', 'keep', values.keep, 3, 1, 100);
+    const port = intFlag('port', values.port, 22, 1, 65535);
+    const keep = intFlag('keep', values.keep, 3, 1, 100);
     const baseDir = values.dir ?? '/opt/ssd';
     if (!baseDir.startsWith('/')) throw new SsdError(`--dir ${baseDir}: must be an absolute path on the device`);
 
@@ -89,7 +91,7 @@ const command: Command = {
       repoRoot: repoRoot(),
       host: values.host,
       port,
-      profile: values.profile,
+      profile: values.device,
       modelPath,
       baseDir: baseDir.replace(/\/+$/, '') || '/',
       service: values.service ?? false,

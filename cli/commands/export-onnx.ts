@@ -1,5 +1,5 @@
 import { SsdError } from '../../core/errors.js';
-import { INPUT_LAYOUTS, POSTPROCESS_MODES } from '../../core/model-metadata.js';
+import { INPUT_LAYOUTS, POSTPROCESS_MODES } from '../../core/model-contract.js';
 import { SPECS } from '../../core/specs.js';
 import { choiceFlag, intFlag, parseFlags, type Command } from '../args.js';
 
@@ -13,10 +13,11 @@ verified against the TensorFlow.js model before it is written (atomically).
   --seed S              seed for --init random (default 1)
   --config NAME         model config: a built-in spec (${Object.keys(SPECS).join(', ')}), a training
                         config of train/configs (digits, ...) or a config .json; required with --init random
-  --out FILE            output .onnx file (required)
+  --out FILE            the .onnx file to write (required)
   --opset N             ONNX opset, 13..18 (default 17)
   --fp16                float16 weights and compute, float32 inputs/outputs
-  --batch B             1 (default), a fixed N, or "dynamic"
+  --batch-dim B         the model's batch dimension: 1 (default), a fixed N, or "dynamic"
+                        (was --batch, which still works until 0.3)
   --postprocess MODE    none | decode (default) | nms
   --input LAYOUT        float-nchw (default; mean-subtracted, spec channel order) | uint8-nhwc (RGB pixels)
   --keep-top-k K        detections per image in nms mode (default 200)
@@ -44,30 +45,30 @@ const command: Command = {
       out: { type: 'string' },
       opset: { type: 'string' },
       fp16: { type: 'boolean' },
-      batch: { type: 'string' },
+      'batch-dim': { type: 'string' },
       postprocess: { type: 'string' },
       input: { type: 'string' },
       'keep-top-k': { type: 'string' },
       'no-verify': { type: 'boolean' },
       image: { type: 'string' },
-    }, false);
-    if (!values.out) throw new SsdError('export-onnx: --out FILE is required (see "ssd export-onnx --help")');
-    const init = values.init === undefined ? undefined : choiceFlag('export-onnx', 'init', values.init, ['random'] as const, 'random');
-    const batchText = values.batch ?? '1';
-    const batch = batchText === 'dynamic' ? 'dynamic' as const : intFlag('export-onnx', 'batch', batchText, 1, 1, 4096);
+    }, false, [{ old: 'batch', now: 'batch-dim' }]);
+    if (!values.out) throw new SsdError('--out FILE is required (see "ssd export-onnx --help")');
+    const init = values.init === undefined ? undefined : choiceFlag('init', values.init, ['random'] as const, 'random');
+    const batchText = values['batch-dim'] ?? '1';
+    const batch = batchText === 'dynamic' ? 'dynamic' as const : intFlag('batch-dim', batchText, 1, 1, 4096);
     const { exportOnnx, MIN_OPSET, MAX_OPSET, DEFAULT_OPSET } = await import('../../export/index.js');
     const result = await exportOnnx({
       checkpoint: values.checkpoint,
       init,
-      seed: intFlag('export-onnx', 'seed', values.seed, 1, 0, 2 ** 32 - 1),
+      seed: intFlag('seed', values.seed, 1, 0, 2 ** 32 - 1),
       spec: values.config === undefined ? undefined : (await import('../../train/config.js')).resolveConfig(values.config).spec,
       out: values.out,
-      opset: intFlag('export-onnx', 'opset', values.opset, DEFAULT_OPSET, MIN_OPSET, MAX_OPSET),
+      opset: intFlag('opset', values.opset, DEFAULT_OPSET, MIN_OPSET, MAX_OPSET),
       fp16: values.fp16 ?? false,
       batch,
-      postprocess: choiceFlag('export-onnx', 'postprocess', values.postprocess, POSTPROCESS_MODES, 'decode'),
-      input: choiceFlag('export-onnx', 'input', values.input, INPUT_LAYOUTS, 'float-nchw'),
-      keepTopK: values['keep-top-k'] === undefined ? undefined : intFlag('export-onnx', 'keep-top-k', values['keep-top-k'], 200, 1, 100_000),
+      postprocess: choiceFlag('postprocess', values.postprocess, POSTPROCESS_MODES, 'decode'),
+      input: choiceFlag('input', values.input, INPUT_LAYOUTS, 'float-nchw'),
+      keepTopK: values['keep-top-k'] === undefined ? undefined : intFlag('keep-top-k', values['keep-top-k'], 200, 1, 100_000),
       verify: !values['no-verify'],
       image: values.image,
     });

@@ -62,15 +62,15 @@ const command: Command = {
       'no-json': { type: 'boolean' },
       quiet: { type: 'boolean' },
     });
-    if (values.topic !== undefined && values.mqtt === undefined) throw new SsdError('stream: --topic needs --mqtt');
-    if (values.qos !== undefined && values.mqtt === undefined) throw new SsdError('stream: --qos needs --mqtt');
-    if (values.token !== undefined && values.http === undefined && (positionals.length > 0 || values.pipeline)) throw new SsdError('stream: --token needs --http');
-    const qos = intFlag('stream', 'qos', values.qos, 0, 0, 2) as Qos;
-    const threshold = numberFlag('stream', 'threshold', values.threshold, 0.5, 0, 1);
-    const maxFrames = values['max-frames'] === undefined ? undefined : intFlag('stream', 'max-frames', values['max-frames'], 0, 1);
-    const codec = choiceFlag('stream', 'codec', values.codec, ['h264', 'h265'] as const, 'h264');
-    const rtspLatencyMs = intFlag('stream', 'rtsp-latency', values['rtsp-latency'], 200, 0, 10_000);
-    const connectTimeoutMs = numberFlag('stream', 'connect-timeout', values['connect-timeout'], 10, 0.1, 600) * 1000;
+    if (values.topic !== undefined && values.mqtt === undefined) throw new SsdError('--topic needs --mqtt');
+    if (values.qos !== undefined && values.mqtt === undefined) throw new SsdError('--qos needs --mqtt');
+    if (values.token !== undefined && values.http === undefined && (positionals.length > 0 || values.pipeline)) throw new SsdError('--token needs --http');
+    const qos = intFlag('qos', values.qos, 0, 0, 2) as Qos;
+    const threshold = numberFlag('threshold', values.threshold, 0.5, 0, 1);
+    const maxFrames = values['max-frames'] === undefined ? undefined : intFlag('max-frames', values['max-frames'], 0, 1);
+    const codec = choiceFlag('codec', values.codec, ['h264', 'h265'] as const, 'h264');
+    const rtspLatencyMs = intFlag('rtsp-latency', values['rtsp-latency'], 200, 0, 10_000);
+    const connectTimeoutMs = numberFlag('connect-timeout', values['connect-timeout'], 10, 0.1, 600) * 1000;
     const quiet = values.quiet === true;
     const ac = new AbortController();
     const stop = () => ac.abort();

@@ -1,12 +1,14 @@
 import { resolve } from 'node:path';
 import { SsdError } from '../../core/errors.js';
+import type { RunLength } from '../../train/config.js';
 import type { Command } from '../args.js';
 import { choiceFlag, intFlag, numberFlag, parseFlags } from '../args.js';
 
 const USAGE = `Usage: ssd train --config <name|file.json> --data <digits | VOC dir(s) | COCO json> --out DIR [options]
 
 Trains an SSD with TensorFlow.js. Checkpoints (DIR/checkpoint.ssdckpt), the training curve
-(DIR/training-curve.svg) and validation mAP (VOC07) are written as it goes; Ctrl-C saves and exits 130.
+(DIR/training-curve.svg) and validation (VOC07 mAP; COCO AP for COCO data) are written as it goes;
+Ctrl-C saves and exits 130.
 
 Data:
   --data digits            the MNIST digit scenes (generated into data/digits on first use); validates on its test split
@@ -15,13 +17,15 @@ Data:
   --split NAME             training split of VOC data (default trainval; digits: train)
   --val-split NAME         validation split (default test)
   --val-data DIR|json      validation data elsewhere (VOC directory or COCO JSON; --val-images DIR)
+  --labels FILE            the classes, one a line (default: COCO categories, a VOC labels.txt, else the
+                           class names the annotations use, sorted); written to DIR/labels.txt
 
 Model and recipe (defaults come from the config; SSD-SPEC "Training recipe"):
   --config NAME|FILE       built-in: digits, ssd300, ssd512, ssd300-coco, ssd512-coco, ssd-tiny, ssd-digits; or a JSON file
                            holding a spec or {"base": "ssd300", ...overrides, "train": {...}, "augment": [...]}
   --backbone-weights FILE  ImageNet VGG16 weights: an ONNX file or a TensorFlow.js model.json
   --batch-norm             add batch norm after every conv (folded away at export)
-  --iterations N | --epochs N
+  --iterations N | --epochs N   run length; the config's decay steps keep their fraction of the run
   --batch N                images per micro-batch        --accumulate N   micro-batches per step
   --lr X                   base learning rate            --warmup N       linear warmup iterations
   --steps a,b              multistep decay x0.1 at these iterations
@@ -32,8 +36,8 @@ Model and recipe (defaults come from the config; SSD-SPEC "Training recipe"):
 Run:
   --out DIR                run directory (required)
   --resume                 continue the run in --out from its checkpoint (same losses as an uninterrupted run)
-  --backend tensorflow|wasm|cpu   default: the fastest available (tensorflow -> wasm -> cpu)
-  --threads N              wasm backend threads
+  --backend tensorflow|wasm|cpu   default: the fastest available (tensorflow -> wasm -> cpu); tensorflow
+                           needs @tensorflow/tfjs-node(-gpu): npm run setup -- --tensorflow (docs/train-model.md)
   --quiet                  no progress bar`;
 
 const command: Command = {
@@ -49,41 +53,44 @@ const command: Command = {
       iterations: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, accumulate: { type: 'string' },
       lr: { type: 'string' }, warmup: { type: 'string' }, steps: { type: 'string' }, 'val-every': { type: 'string' },
       'val-limit': { type: 'string' }, 'checkpoint-every': { type: 'string' }, seed: { type: 'string' },
-      'batch-norm': { type: 'boolean' }, threads: { type: 'string' }, quiet: { type: 'boolean' },
+      'batch-norm': { type: 'boolean' }, threads: { type: 'string' }, quiet: { type: 'boolean' }, labels: { type: 'string' },
     }, false);
-    if (!values.out) throw new SsdError('train: --out DIR is required (see "ssd train --help")');
-    if (!values.data) throw new SsdError('train: --data is required: digits, VOC directories or a COCO JSON (see "ssd train --help")');
+    if (!values.out) throw new SsdError('--out DIR is required (see "ssd train --help")');
+    if (!values.data) throw new SsdError('--data is required: digits, VOC directories or a COCO JSON (see "ssd train --help")');
     const outDir = resolve(values.out);
-    const backend = values.backend === undefined ? undefined : choiceFlag('train', 'backend', values.backend, ['tensorflow', 'wasm', 'cpu'] as const, 'wasm');
-    if (values.iterations !== undefined && values.epochs !== undefined) throw new SsdError('train: give --iterations or --epochs, not both');
+    const backend = values.backend === undefined ? undefined : choiceFlag('backend', values.backend, ['tensorflow', 'wasm', 'cpu'] as const, 'wasm');
+    if (values.iterations !== undefined && values.epochs !== undefined) throw new SsdError('give --iterations or --epochs, not both');
     const lib = await import('../../train/index.js');
     const log = (line: string) => process.stderr.write(`${line}\n`);
 
     let config = values.resume ? lib.savedConfig(outDir) : undefined;
     if (!config) {
-      if (!values.config) throw new SsdError(`train: --config is required (known: ${lib.knownConfigs().join(', ')}, or a .json file)`);
+      if (!values.config) throw new SsdError(`--config is required (known: ${lib.knownConfigs().join(', ')}, or a .json file)`);
       config = lib.resolveConfig(values.config);
     } else if (values.config) {
       log(`resume: the run in ${outDir} keeps its own config (${config.name}); --config ${values.config} is ignored`);
     }
     const r = { ...config.train };
-    if (values.iterations !== undefined) { r.iterations = intFlag('train', 'iterations', values.iterations, r.iterations, 1); delete r.epochs; }
-    if (values.epochs !== undefined) r.epochs = numberFlag('train', 'epochs', values.epochs, 1, 1e-6);
-    r.batchSize = intFlag('train', 'batch', values.batch, r.batchSize, 1);
-    r.accumulate = intFlag('train', 'accumulate', values.accumulate, r.accumulate, 1);
-    r.lr = numberFlag('train', 'lr', values.lr, r.lr, 0);
-    r.warmup = intFlag('train', 'warmup', values.warmup, r.warmup, 0);
+    // Run length and decay steps are resolved with the data (runTraining): the steps scale with the run.
+    const runLength: RunLength = {};
+    if (values.iterations !== undefined) runLength.iterations = intFlag('iterations', values.iterations, r.iterations, 1);
+    if (values.epochs !== undefined) runLength.epochs = numberFlag('epochs', values.epochs, 1, 1e-6);
+    r.batchSize = intFlag('batch', values.batch, r.batchSize, 1);
+    r.accumulate = intFlag('accumulate', values.accumulate, r.accumulate, 1);
+    r.lr = numberFlag('lr', values.lr, r.lr, 0);
+    r.warmup = intFlag('warmup', values.warmup, r.warmup, 0);
     if (values.steps !== undefined) {
       const steps = values.steps.split(',').filter((s) => s.trim() !== '').map((s) => Number(s));
-      if (!steps.every((s) => Number.isInteger(s) && s > 0)) throw new SsdError(`train: --steps must be whole numbers separated by commas, got "${values.steps}"`);
-      r.steps = steps;
+      if (!steps.every((s) => Number.isInteger(s) && s > 0)) throw new SsdError(`--steps must be whole numbers separated by commas, got "${values.steps}"`);
+      runLength.steps = steps;
     }
-    r.valEvery = intFlag('train', 'val-every', values['val-every'], r.valEvery, 0);
-    r.valLimit = intFlag('train', 'val-limit', values['val-limit'], r.valLimit, 0);
-    r.checkpointEvery = intFlag('train', 'checkpoint-every', values['checkpoint-every'], r.checkpointEvery, 0);
-    r.seed = intFlag('train', 'seed', values.seed, r.seed, 0, 2 ** 32 - 1);
+    r.valEvery = intFlag('val-every', values['val-every'], r.valEvery, 0);
+    r.valLimit = intFlag('val-limit', values['val-limit'], r.valLimit, 0);
+    r.checkpointEvery = intFlag('checkpoint-every', values['checkpoint-every'], r.checkpointEvery, 0);
+    r.seed = intFlag('seed', values.seed, r.seed, 0, 2 ** 32 - 1);
     config = { ...config, train: r, spec: values['batch-norm'] ? { ...config.spec, batchNorm: true } : config.spec };
-    const threads = values.threads === undefined ? undefined : intFlag('train', 'threads', values.threads, 1, 1, 256);
+    // --threads set wasm threads, but tfjs-backend-wasm 4.22 runs one thread in Node whatever it says.
+    if (values.threads !== undefined) log('--threads is ignored and will be removed: the wasm backend runs one thread in Node; the tensorflow backend uses every core (npm run setup -- --tensorflow)');
 
     let initialWeights;
     if (values['backbone-weights'] && !values.resume) {
@@ -95,13 +102,14 @@ const command: Command = {
     const data = await lib.loadTrainingData(values.data, {
       ...(values.split ? { split: values.split } : {}), ...(values['val-split'] ? { valSplit: values['val-split'] } : {}),
       ...(values.images ? { images: values.images } : {}), ...(values['val-data'] ? { valData: values['val-data'] } : {}),
-      ...(values['val-images'] ? { valImages: values['val-images'] } : {}), log,
+      ...(values['val-images'] ? { valImages: values['val-images'] } : {}), ...(values.labels ? { labelsFile: values.labels } : {}), log,
     });
     const result = await lib.runTraining({
       config, data, outDir, ...(backend ? { backend } : {}), ...(values.resume ? { resume: true } : {}),
-      ...(initialWeights ? { initialWeights } : {}), ...(threads ? { threads } : {}), log, progress: !values.quiet,
+      ...(initialWeights ? { initialWeights } : {}), runLength, log, progress: !values.quiet,
     });
-    if (result.finalMap !== undefined) console.log(`VOC07 mAP ${result.finalMap.toFixed(4)} after ${result.iteration} iterations (${result.seconds.toFixed(0)} s, ${result.imagesPerSecond.toFixed(1)} img/s, backend ${result.backend})`);
+    const final = result.finalValidation;
+    if (final) console.log(`${final.metric === 'coco' ? 'COCO AP' : 'VOC07 mAP'} ${final.map.toFixed(4)} after ${result.iteration} iterations (${result.seconds.toFixed(0)} s, ${result.imagesPerSecond.toFixed(1)} img/s, backend ${result.backend})`);
     return result.interrupted ? 130 : 0;
   },
 };

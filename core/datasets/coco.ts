@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SsdError } from '../errors.js';
-import { normalizeLabels } from './voc.js';
+import { normalizeLabels } from './voc-layout.js';
 import type { Dataset, GroundTruthObject, Sample } from './types.js';
 
 export interface CocoLoadOptions {
@@ -35,12 +35,12 @@ export function readJsonFile(path: string): unknown {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new SsdError(`${path}: cannot read (${(err as Error).message})`);
+    throw new SsdError(`${path}: cannot read (${(err as Error).message})`, { cause: err });
   }
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw new SsdError(`${path}: malformed JSON (${(err as Error).message})`);
+    throw new SsdError(`${path}: malformed JSON (${(err as Error).message})`, { cause: err });
   }
 }
 

@@ -2,9 +2,10 @@
  * The dataset shapes shared by training, evaluation and the tools around them. Boxes stay in the
  * pixel convention of the annotation they came from (VOC: 1-based inclusive corners; COCO: 0-based,
  * x1 + w), because the VOC evaluator's "+1 pixel" areas only make sense on the original numbers.
+ * Detections scored against a dataset are DetectionAnnotationXYXY (core/model-contract.ts), in the
+ * same convention.
  */
-
-export type BoxXYXY = [number, number, number, number];
+import type { BoxXYXY } from '../model-contract.js';
 
 export interface GroundTruthObject {
   /** Index into Dataset.labels, 1..C-1 (0 is background). */
@@ -39,13 +40,4 @@ export interface Dataset {
   warnings: string[];
   /** COCO only: category id of each class id (index 0 unused, -1), for results export. */
   cocoCategoryIds?: number[];
-}
-
-export interface Detection {
-  imageId: string;
-  /** Index into Dataset.labels, 1..C-1. */
-  classId: number;
-  score: number;
-  /** x1, y1, x2, y2 in pixels, same convention as the ground truth it is evaluated against. */
-  box: BoxXYXY;
 }

@@ -1,10 +1,14 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { SsdError } from '../errors.js';
-import { BACKGROUND, VOC_CLASSES, withBackground } from '../labels.js';
+import { BACKGROUND } from '../labels.js';
 import { readImageSize } from './image-size.js';
-import type { BoxXYXY, Dataset, GroundTruthObject, Sample } from './types.js';
+import type { BoxXYXY } from '../model-contract.js';
+import type { Dataset, GroundTruthObject, Sample } from './types.js';
+import { findVocImage, readSplitIds, resolveVocRoots, vocLabels, vocSampleId } from './voc-layout.js';
+
+export { findLabelsFile, normalizeLabels, readLabelsFile, resolveVocRoots } from './voc-layout.js';
 
 export interface VocLoadOptions {
   /** Class names (with or without 'background' first). Default: the root's labels.txt, else the 20 VOC classes. */
@@ -15,60 +19,6 @@ export interface VocLoadOptions {
   onWarning?: (msg: string) => void;
   /** Check that each image file exists (default true; evaluation alone can turn it off). */
   checkImages?: boolean;
-}
-
-const IMAGE_EXTS = ['.jpg', '.jpeg', '.png', '.JPG', '.JPEG', '.PNG'];
-
-/** Labels with background at 0, whether or not the list given starts with it. */
-export function normalizeLabels(labels: readonly string[]): string[] {
-  return labels[0] === BACKGROUND ? [...labels] : withBackground(labels);
-}
-
-/** A labels.txt: one class name a line, blank lines ignored, 'background' first optional. */
-export function readLabelsFile(path: string): string[] {
-  const names = readFileSync(path, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
-  if (names.length === 0) throw new SsdError(`${path}: no class names`);
-  const labels = normalizeLabels(names);
-  const seen = new Set<string>();
-  for (const name of labels) {
-    if (seen.has(name)) throw new SsdError(`${path}: class "${name}" listed twice`);
-    seen.add(name);
-  }
-  return labels;
-}
-
-function isVocYearDir(dir: string): boolean {
-  return existsSync(join(dir, 'Annotations')) || existsSync(join(dir, 'ImageSets'));
-}
-
-/**
- * The year directories (those holding Annotations/ and ImageSets/) behind what the user named:
- * a year directory itself, or a VOCdevkit-like parent holding VOC2007/, VOC2012/, ... (all of them,
- * sorted, i.e. 07+12).
- */
-export function resolveVocRoots(roots: string | readonly string[]): string[] {
-  const list = typeof roots === 'string' ? [roots] : [...roots];
-  if (list.length === 0) throw new SsdError('no VOC directory given');
-  const out: string[] = [];
-  for (const root of list) {
-    if (!existsSync(root) || !statSync(root).isDirectory()) throw new SsdError(`${root}: no such directory`);
-    if (isVocYearDir(root)) {
-      out.push(root);
-      continue;
-    }
-    const years = readdirSync(root)
-      .filter((d) => /^VOC/i.test(d) && isVocYearDir(join(root, d)))
-      .sort();
-    if (years.length === 0) throw new SsdError(`${root}: not a VOC directory (no Annotations/ or ImageSets/, nor VOC*/ inside)`);
-    out.push(...years.map((d) => join(root, d)));
-  }
-  return out;
-}
-
-/** The labels.txt that applies to a year directory: its own, else its parent's. */
-export function findLabelsFile(root: string): string | undefined {
-  for (const p of [join(root, 'labels.txt'), join(dirname(root), 'labels.txt')]) if (existsSync(p)) return p;
-  return undefined;
 }
 
 const parser = new XMLParser({
@@ -97,6 +47,29 @@ function text(node: unknown): string | undefined {
   if (typeof node === 'string') return node;
   if (typeof node === 'number') return String(node);
   return undefined;
+}
+
+/**
+ * The class names the objects of a split use, sorted: the class list of data without a labels.txt
+ * (training infers it rather than assume the 20 VOC classes). Annotations that are missing or
+ * malformed are passed over here; loading the split reports them.
+ */
+export function vocClassNames(roots: string | readonly string[], split: string): string[] {
+  const names = new Set<string>();
+  for (const root of resolveVocRoots(roots)) {
+    for (const stem of readSplitIds(root, split)) {
+      const xmlPath = join(root, 'Annotations', `${stem}.xml`);
+      if (!existsSync(xmlPath)) continue;
+      const xml = readFileSync(xmlPath, 'utf8');
+      if (XMLValidator.validate(xml) !== true) continue;
+      const objs = child(child(parser.parse(xml), 'annotation'), 'object');
+      for (const obj of Array.isArray(objs) ? objs : []) {
+        const name = text(child(obj, 'name'))?.trim();
+        if (name && name !== BACKGROUND) names.add(name);
+      }
+    }
+  }
+  return [...names].sort();
 }
 
 /**
@@ -143,19 +116,6 @@ export function parseVocAnnotation(xml: string, labels: readonly string[]): Pars
   };
 }
 
-function findImage(root: string, id: string, filename: string | undefined): string | undefined {
-  const dir = join(root, 'JPEGImages');
-  if (filename) {
-    const p = join(dir, basename(filename));
-    if (existsSync(p)) return p;
-  }
-  for (const ext of IMAGE_EXTS) {
-    const p = join(dir, id + ext);
-    if (existsSync(p)) return p;
-  }
-  return undefined;
-}
-
 /**
  * Loads a VOC-layout dataset: the ids of ImageSets/Main/<split>.txt in each root (roots joined in
  * the order given, e.g. VOC2007 + VOC2012), their Annotations/<id>.xml and JPEGImages/<id>.jpg.
@@ -164,24 +124,7 @@ function findImage(root: string, id: string, filename: string | undefined): stri
  */
 export function loadVocDataset(roots: string | readonly string[], split: string, opts: VocLoadOptions = {}): Dataset {
   const years = resolveVocRoots(roots);
-  let labels: string[];
-  if (opts.labels) {
-    labels = normalizeLabels(opts.labels);
-  } else {
-    const files = years.map(findLabelsFile);
-    const first = files[0];
-    if (first !== undefined) {
-      labels = readLabelsFile(first);
-      for (const f of files.slice(1)) {
-        if (f === undefined || readLabelsFile(f).join('\n') !== labels.join('\n')) {
-          throw new SsdError(`${f ?? years[files.indexOf(f)]}: class list differs from ${first}`);
-        }
-      }
-    } else {
-      if (files.some((f) => f !== undefined)) throw new SsdError(`${years[0]}: has no labels.txt but other roots do`);
-      labels = withBackground(VOC_CLASSES);
-    }
-  }
+  const labels = vocLabels(years, opts.labels);
   const warnings: string[] = [];
   const warn = (file: string, reason: string): void => {
     const msg = `${file}: ${reason}`;
@@ -193,12 +136,7 @@ export function loadVocDataset(roots: string | readonly string[], split: string,
   const seen = new Set<string>();
   const checkImages = opts.checkImages ?? true;
   for (const root of years) {
-    const splitFile = join(root, 'ImageSets', 'Main', `${split}.txt`);
-    if (!existsSync(splitFile)) throw new SsdError(`${splitFile}: no such split file`);
-    const ids = readFileSync(splitFile, 'utf8')
-      .split(/\r?\n/)
-      .map((l) => l.trim().split(/\s+/)[0] ?? '')
-      .filter((l) => l !== '');
+    const ids = readSplitIds(root, split);
     for (const stem of ids) {
       const xmlPath = join(root, 'Annotations', `${stem}.xml`);
       if (!existsSync(xmlPath)) {
@@ -214,7 +152,7 @@ export function loadVocDataset(roots: string | readonly string[], split: string,
         continue;
       }
       for (const p of parsed.problems) warn(xmlPath, `${p}; object skipped`);
-      let imagePath = findImage(root, stem, parsed.filename);
+      let imagePath = findVocImage(root, stem, parsed.filename);
       if (imagePath === undefined) {
         if (checkImages) {
           warn(xmlPath, `image ${join(root, 'JPEGImages', parsed.filename ?? `${stem}.jpg`)} missing; sample skipped`);
@@ -237,7 +175,7 @@ export function loadVocDataset(roots: string | readonly string[], split: string,
         height ??= 0;
       }
       // 07 and 12 ids never collide, but two copies of one year would: keep both, told apart.
-      const id = seen.has(stem) ? `${basename(root)}/${stem}` : stem;
+      const id = vocSampleId(root, stem, seen);
       seen.add(id);
       samples.push({ id, imagePath, width, height, objects: parsed.objects });
     }

@@ -1,5 +1,6 @@
 import { SsdError } from '../errors.js';
-import type { Dataset, Detection } from '../datasets/types.js';
+import type { Dataset } from '../datasets/types.js';
+import type { DetectionAnnotationXYXY } from '../model-contract.js';
 
 /**
  * COCO bounding-box AP/AR, step for step as pycocotools' COCOeval (evaluate, accumulate,
@@ -151,7 +152,7 @@ function evaluateImg(gt: GtSet, dt: DtSet, nd: number, ious: Float64Array, range
   return { scores: dt.score.slice(0, nd), matched, ignored, numPositives: igSorted.filter((x) => !x).length };
 }
 
-export function evalCoco(gt: Dataset, dets: readonly Detection[]): CocoEvalResult {
+export function evalCoco(gt: Dataset, dets: readonly DetectionAnnotationXYXY[]): CocoEvalResult {
   const K = gt.labels.length - 1;
   const T = COCO_IOU_THRESHOLDS.length;
   const R = COCO_RECALL_THRESHOLDS.length;

@@ -1,7 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { loadCocoDataset } from '../datasets/coco.js';
 import { readCocoResults, readVocComp4Dir } from '../datasets/results.js';
-import type { Dataset, Detection } from '../datasets/types.js';
+import type { Dataset } from '../datasets/types.js';
+import type { DetectionAnnotationXYXY } from '../model-contract.js';
 import { loadVocDataset } from '../datasets/voc.js';
 import { SsdError } from '../errors.js';
 import { evalCoco, COCO_STAT_NAMES, type CocoEvalResult } from './coco.js';
@@ -30,7 +31,7 @@ export function loadGroundTruth(paths: readonly string[], split: string): Datase
 }
 
 /** Detections from a COCO results JSON or a directory of VOC comp4 files. */
-export function loadDetections(path: string, gt: Dataset, split: string): Detection[] {
+export function loadDetections(path: string, gt: Dataset, split: string): DetectionAnnotationXYXY[] {
   if (!existsSync(path)) throw new SsdError(`${path}: no such file or directory`);
   if (statSync(path).isDirectory()) {
     try {
@@ -46,7 +47,7 @@ export function loadDetections(path: string, gt: Dataset, split: string): Detect
 
 export type EvalResult = VocEvalResult | CocoEvalResult;
 
-export function evaluate(gt: Dataset, dets: readonly Detection[], metric: EvalMetric, iouThreshold?: number): EvalResult {
+export function evaluate(gt: Dataset, dets: readonly DetectionAnnotationXYXY[], metric: EvalMetric, iouThreshold?: number): EvalResult {
   if (metric === 'coco') return evalCoco(gt, dets);
   return evalVoc(gt, dets, { metric, ...(iouThreshold !== undefined ? { iouThreshold } : {}) });
 }

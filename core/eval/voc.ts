@@ -1,5 +1,6 @@
 import { SsdError } from '../errors.js';
-import type { Dataset, Detection } from '../datasets/types.js';
+import type { Dataset } from '../datasets/types.js';
+import type { DetectionAnnotationXYXY } from '../model-contract.js';
 
 /**
  * PASCAL VOC detection AP, computed as the VOC devkit (VOCevaldet.m) and py-faster-rcnn's voc_eval
@@ -84,7 +85,7 @@ interface ImageGt {
   taken: boolean[];
 }
 
-export function evalVoc(gt: Dataset, dets: readonly Detection[], opts: VocEvalOptions): VocEvalResult {
+export function evalVoc(gt: Dataset, dets: readonly DetectionAnnotationXYXY[], opts: VocEvalOptions): VocEvalResult {
   const thr = opts.iouThreshold ?? 0.5;
   const inclusive = opts.inclusiveThreshold ?? false;
   const numClasses = gt.labels.length;
@@ -95,7 +96,7 @@ export function evalVoc(gt: Dataset, dets: readonly Detection[], opts: VocEvalOp
       throw new SsdError(`detection of class id ${d.classId}, which is not in the label map (1..${numClasses - 1})`);
     }
   }
-  const detsByClass: Detection[][] = Array.from({ length: numClasses }, () => []);
+  const detsByClass: DetectionAnnotationXYXY[][] = Array.from({ length: numClasses }, () => []);
   for (const d of dets) detsByClass[d.classId]!.push(d);
 
   const ap: Record<string, number> = {};

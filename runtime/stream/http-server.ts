@@ -43,8 +43,20 @@ export function parseListenAddress(text: string): ListenAddress {
   return { host, port };
 }
 
+/** An address as the user writes it: "127.0.0.1:8080", "[::]:8080" (IPv6 in brackets). */
+export function formatListenAddress(a: ListenAddress): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** A non-loopback address needs a token: the live page shows the cameras. */
+export function checkHttpAccess(address: ListenAddress, token: string | undefined): void {
+  if (!isLoopback(address.host) && !token) {
+    throw new SsdError(`--http ${formatListenAddress(address)} is reachable from other machines: give --token (or bind 127.0.0.1)`);
+  }
 }
 
 export interface SourceInfo {
@@ -105,9 +117,7 @@ export class StreamHttpServer {
   private readonly token: Buffer | undefined;
 
   constructor(private readonly opts: HttpOptions) {
-    if (!isLoopback(opts.address.host) && !opts.token) {
-      throw new SsdError(`--http ${opts.address.host}:${opts.address.port} is reachable from other machines: give --token (or bind 127.0.0.1)`);
-    }
+    checkHttpAccess(opts.address, opts.token);
     this.log = opts.log ?? ((l) => process.stderr.write(`${l}\n`));
     this.token = opts.token ? Buffer.from(opts.token) : undefined;
   }
@@ -117,13 +127,12 @@ export class StreamHttpServer {
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
-        reject(new SsdError(`--http ${this.opts.address.host}:${this.opts.address.port}: cannot listen (${err.code ?? oneLine(err)})`));
+        reject(new SsdError(`--http ${formatListenAddress(this.opts.address)}: cannot listen (${err.code ?? oneLine(err)})`, { cause: err }));
       });
       server.listen(this.opts.address.port, this.opts.address.host, () => resolve());
     });
     const a = server.address() as AddressInfo;
-    const shownHost = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    this.log(`live page: http://${shownHost}:${a.port}/${this.opts.token ? '?token=...' : ''}`);
+    this.log(`live page: http://${formatListenAddress({ host: a.address, port: a.port })}/${this.opts.token ? '?token=...' : ''}`);
     return { host: a.address, port: a.port };
   }
 

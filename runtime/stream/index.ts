@@ -12,7 +12,7 @@ import { Detector } from '../detector.js';
 import { DEMO_MODEL_PATH, DEMO_URI, DemoSource, demoModelAvailable } from './demo.js';
 import type { FrameSource, LogFn } from './frame.js';
 import { maxGstSources, threadPoolSize } from './gst.js';
-import { StreamHttpServer, parseListenAddress, type ListenAddress } from './http-server.js';
+import { StreamHttpServer, checkHttpAccess, formatListenAddress, parseListenAddress, type ListenAddress } from './http-server.js';
 import { JsonlWriter, toRecord } from './jsonl.js';
 import { StreamMetrics } from './metrics.js';
 import { MqttPublisher, type Qos } from './mqtt.js';
@@ -76,6 +76,13 @@ export async function runStream(o: StreamOptions): Promise<StreamSummary> {
     throw new SsdError(`${parsed.length} sources need ${parsed.length * 2 + 4} libuv threads but UV_THREADPOOL_SIZE is ${pool}: run with UV_THREADPOOL_SIZE=${parsed.length * 2 + 4} (at most ${maxGstSources(pool)} sources at ${pool})`);
   }
   const threshold = o.threshold ?? 0.5;
+  // Every option is checked before the model loads or a source opens: a typo in --http or --mqtt
+  // must not wait for a camera's first frame (or its connect timeout) to be reported.
+  const httpText = o.http ?? (demo ? '127.0.0.1:8080' : undefined);
+  const httpRequested = httpText === undefined ? undefined : parseListenAddress(httpText);
+  if (httpRequested) checkHttpAccess(httpRequested, o.token);
+  const sourceCount = demo ? 1 : parsed.length;
+  const mqtt = o.mqtt === undefined ? undefined : new MqttPublisher({ url: o.mqtt, topic: o.topic, qos: o.qos, log }, sourceCount > 1);
   const profile = resolveProfile(o.device, log);
   let model = o.model;
 
@@ -93,6 +100,33 @@ export async function runStream(o: StreamOptions): Promise<StreamSummary> {
     const spec = detector.metadata.spec;
     const format = detector.metadata.inputLayout === 'uint8-nhwc' ? 'rgb' : spec.input.channelOrder;
     const scaleInPipeline = detector.resize === 'warp';
+    // The live page and the broker come up before the sources open: a port in use fails at once,
+    // and the page is there while the cameras connect.
+    const metrics = new StreamMetrics();
+    let server: StreamHttpServer | undefined;
+    let httpAddress: ListenAddress | undefined;
+    if (httpRequested !== undefined) {
+      const make = (a: ListenAddress) => new StreamHttpServer({
+        address: a, token: o.token, metrics, log, title: `ssd stream: ${spec.name}`,
+        sources: () => sources.map((s) => ({ id: s.id, uri: s.display, stats: s.stats })),
+      });
+      server = make(httpRequested);
+      try {
+        httpAddress = await server.listen();
+      } catch (err) {
+        // The demo's default port may be taken; any free port will do there.
+        if (o.http !== undefined) throw err;
+        log(`live page: ${formatListenAddress(httpRequested)} is busy (${oneLine(err)}); picking a free port`);
+        server = make({ host: httpRequested.host, port: 0 });
+        httpAddress = await server.listen();
+      }
+      const srv = server;
+      cleanup.push(() => srv.close());
+    }
+    if (mqtt !== undefined) {
+      await mqtt.connect();
+      cleanup.push(() => mqtt.close());
+    }
     if (demo) {
       sources.push(new DemoSource('src0'));
     } else {
@@ -116,36 +150,6 @@ export async function runStream(o: StreamOptions): Promise<StreamSummary> {
     }
     for (const s of sources) log(`[${s.id}] ${s.display}: playing`);
 
-    const metrics = new StreamMetrics();
-    let server: StreamHttpServer | undefined;
-    let httpAddress: ListenAddress | undefined;
-    const httpText = o.http ?? (demo ? '127.0.0.1:8080' : undefined);
-    if (httpText !== undefined) {
-      const address = parseListenAddress(httpText);
-      const make = (a: ListenAddress) => new StreamHttpServer({
-        address: a, token: o.token, metrics, log, title: `ssd stream: ${spec.name}`,
-        sources: () => sources.map((s) => ({ id: s.id, uri: s.display, stats: s.stats })),
-      });
-      server = make(address);
-      try {
-        httpAddress = await server.listen();
-      } catch (err) {
-        // The demo's default port may be taken; any free port will do there.
-        if (o.http !== undefined) throw err;
-        log(`live page: ${address.host}:${address.port} is busy (${oneLine(err)}); picking a free port`);
-        server = make({ host: address.host, port: 0 });
-        httpAddress = await server.listen();
-      }
-      const s = server;
-      cleanup.push(() => s.close());
-    }
-    let mqtt: MqttPublisher | undefined;
-    if (o.mqtt !== undefined) {
-      mqtt = new MqttPublisher({ url: o.mqtt, topic: o.topic, qos: o.qos, log }, sources.length > 1);
-      await mqtt.connect();
-      const m = mqtt;
-      cleanup.push(() => m.close());
-    }
     const jsonl = o.out === null ? undefined : new JsonlWriter(o.out ?? process.stdout, () => stopAll.abort());
     o.onReady?.({ http: httpAddress, sources });
 

@@ -1,15 +1,23 @@
 /**
  * The record written for every processed frame: one JSON object per line on stdout, the same object
- * the live page's feed and MQTT carry. Boxes are [x1, y1, x2, y2] in pixels of the source frame
- * (the camera's resolution, not the model's), rounded to 0.1 px.
+ * the live page's feed and MQTT carry. Boxes are the detector's DetectionPixelsXYXY boxes
+ * (core/model-contract.ts: continuous 0-based pixels of the source frame, the camera's resolution,
+ * not the model's), rounded to 0.1 px.
  */
+import type { BoxXYXY, DetectionPixelsXYXY } from '../../core/model-contract.js';
 import type { FrameResult } from './scheduler.js';
 
+/** A DetectionPixelsXYXY on the wire: snake_case, rounded. */
 export interface DetectionRecord {
   label: string;
   class_id: number;
   score: number;
-  box: [number, number, number, number];
+  /** Pixels of the source frame, [x1, y1, x2, y2]. */
+  box: BoxXYXY;
+}
+
+export function toDetectionRecord(d: DetectionPixelsXYXY): DetectionRecord {
+  return { label: d.label, class_id: d.classId, score: r3(d.score), box: [r1(d.box[0]), r1(d.box[1]), r1(d.box[2]), r1(d.box[3])] };
 }
 
 export interface FrameRecord {
@@ -45,7 +53,7 @@ export function toRecord(r: FrameResult, uri: string): FrameRecord {
     infer_ms: r1(r.inferMs),
     width: f.sourceWidth,
     height: f.sourceHeight,
-    detections: r.detections.map((d) => ({ label: d.label, class_id: d.classId, score: r3(d.score), box: [r1(d.box[0]), r1(d.box[1]), r1(d.box[2]), r1(d.box[3])] })),
+    detections: r.detections.map(toDetectionRecord),
   };
 }
 

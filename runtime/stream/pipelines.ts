@@ -8,7 +8,9 @@
  *
  * - The frame reaching `sink` is already at the model's input size (the network warps anyway, and the
  *   decoder's or nvvidconv's scaler is far cheaper than JavaScript) in the channel order the network
- *   wants, so the runtime only subtracts the mean.
+ *   wants, so the runtime only subtracts the mean. videoscale's default 2-tap bilinear keeps the
+ *   core's pixel-centre convention: within 1 of core/preprocess.ts's 8-bit picture
+ *   (test/runtime/preprocess-parity.test.ts); frames at any other size get the core's resize.
  * - `probe` receives the decoded frames before scaling; one pull of it per connection gives the
  *   camera's own resolution, which boxes are reported in. It holds one buffer and never blocks.
  * - Live sources end in `appsink drop=true max-buffers=1 sync=false` behind a leaky one-buffer queue:

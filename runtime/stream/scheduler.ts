@@ -8,7 +8,8 @@
  * than one frame interval at the start of its run. Files keep their frame (every frame counts) and
  * decode their next one during the run.
  */
-import type { Detection, Detector, DetectOptions } from '../detector.js';
+import type { DetectionPixelsXYXY } from '../../core/model-contract.js';
+import type { Detector, DetectOptions } from '../detector.js';
 import type { Frame, FrameSource } from './frame.js';
 
 /** The part of runtime/detector.ts's Detector a stream uses. */
@@ -16,7 +17,7 @@ export type StreamDetector = Pick<Detector, 'prepare' | 'run' | 'finish' | 'runB
 
 export interface FrameResult {
   frame: Frame;
-  detections: Detection[];
+  detections: DetectionPixelsXYXY[];
   /** Bare session.run time of the batch this frame was in. */
   inferMs: number;
   prepareMs: number;

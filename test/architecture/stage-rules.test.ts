@@ -1,12 +1,12 @@
 // The stage boundaries (DEVELOPERS.md "Stages"; issue #10) as a rule table checked on the import graph:
 // static, type-only and dynamic imports, require / require.resolve / createRequire(...).resolve and
 // new URL('x.js', import.meta.url) references all count. The runtime never reaches TensorFlow.js.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { formatViolations, isRelative, moduleSpecifiers, packageOf, sourcesUnder, walkImports, type ImportEdge } from './import-graph.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -92,8 +92,7 @@ describe('stage rules on the real tree', () => {
 const readText = (f: string): string => readFileSync(f, 'utf8');
 
 describe('the checker itself (on a temporary fixture tree)', () => {
-  const tmp = mkdtempSync(join(tmpdir(), 'ssd-arch-'));
-  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const tmp = tempDir('ssd-arch-');
   const write = (path: string, text: string) => {
     mkdirSync(dirname(join(tmp, path)), { recursive: true });
     writeFileSync(join(tmp, path), text);

@@ -92,15 +92,29 @@ describe('SSD512 (VOC) default boxes', () => {
   const boxes = defaultBoxes(spec);
   it('has 24564 boxes with hand-computed first and last ones', () => {
     expect(boxes.length / 4).toBe(24564);
+    // SSD-SPEC's VOC SSD512: conv4_3 at 7% (35.84 px, max 76.8), then 76.8, 153.6, ..., 460.8 (max up to 537.6).
     const c = 4 / 512;
-    expectBox(boxes, 0, [c, c, 20.48 / 512, 20.48 / 512]); // 0.04
-    expectBox(boxes, 1, [c, c, Math.sqrt(20.48 * 51.2) / 512, Math.sqrt(20.48 * 51.2) / 512]);
-    // conv8_2 (4x4, step 128, min 296.96, ratios 2, 3) starts at 16384 + 6144 + 1536 + 384 = 24448.
-    expectBox(boxes, 24448 + 5, [64 / 512, 64 / 512, 296.96 / R3 / 512, (296.96 * R3) / 512]);
-    // conv10_2 (1x1, step 512, min 460.8 = 0.9 of 512, max 542.72): the last four boxes.
+    expectBox(boxes, 0, [c, c, 0.07, 0.07]); // 35.84 / 512
+    expectBox(boxes, 1, [c, c, Math.sqrt(35.84 * 76.8) / 512, Math.sqrt(35.84 * 76.8) / 512]);
+    expectBox(boxes, 2, [c, c, (35.84 * R2) / 512, 35.84 / R2 / 512]);
+    // conv8_2 (4x4, step 128, min 307.2 = 60%, ratios 2, 3) starts at 16384 + 6144 + 1536 + 384 = 24448.
+    expectBox(boxes, 24448 + 5, [64 / 512, 64 / 512, 307.2 / R3 / 512, (307.2 * R3) / 512]);
+    // conv10_2 (1x1, step 512, min 460.8 = 0.9 of 512, max 537.6): the last four boxes.
     expectBox(boxes, 24560, [0.5, 0.5, 0.9, 0.9]);
-    expectBox(boxes, 24561, [0.5, 0.5, Math.sqrt(460.8 * 542.72) / 512, Math.sqrt(460.8 * 542.72) / 512]);
+    expectBox(boxes, 24561, [0.5, 0.5, Math.sqrt(460.8 * 537.6) / 512, Math.sqrt(460.8 * 537.6) / 512]);
     expectBox(boxes, 24563, [0.5, 0.5, 460.8 / R2 / 512, (460.8 * R2) / 512]);
+  });
+});
+
+describe('SSD512 (COCO) default boxes', () => {
+  it('conv4_3 at 4% (20.48 px, max 51.2) and the last map at 460.8 (max 542.72)', () => {
+    const boxes = defaultBoxes(specByName('ssd512-coco'));
+    expect(boxes.length / 4).toBe(24564);
+    const c = 4 / 512;
+    expectBox(boxes, 0, [c, c, 20.48 / 512, 20.48 / 512]);
+    expectBox(boxes, 1, [c, c, Math.sqrt(20.48 * 51.2) / 512, Math.sqrt(20.48 * 51.2) / 512]);
+    expectBox(boxes, 24448 + 5, [64 / 512, 64 / 512, 296.96 / R3 / 512, (296.96 * R3) / 512]);
+    expectBox(boxes, 24561, [0.5, 0.5, Math.sqrt(460.8 * 542.72) / 512, Math.sqrt(460.8 * 542.72) / 512]);
   });
 });
 

@@ -1,5 +1,6 @@
 // SSD-SPEC "Matching and loss": each ground truth takes its best default box (bipartite, even below the
-// threshold), then every other default box with overlap > 0.5 takes the ground truth it overlaps best.
+// threshold), then every other default box with overlap >= 0.5 takes the ground truth it overlaps best
+// (Caffe's MatchBBox `overlap >= overlap_threshold`; ssd.pytorch and torchvision also use >=).
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MATCH_THRESHOLD, matchDefaultBoxes } from '../../core/matching.js';
 import { decodeBoxes, xyxyToCXCYWH } from '../../core/box-coding.js';
@@ -41,7 +42,7 @@ function referenceMatch(gt: Float32Array, priorsXYXY: Float32Array, threshold: n
       const v = Math.fround(ov(g, p));
       if (v > best) { best = v; bg = g; }
     }
-    if (bg >= 0 && best > threshold) matched[p] = bg;
+    if (bg >= 0 && best >= threshold) matched[p] = bg;
   }
   return matched;
 }
@@ -69,7 +70,7 @@ describe('matchDefaultBoxes', () => {
     expect(m.matchedIou[idx]).toBeCloseTo(1, 6);
     for (let k = 0; k < 4; k++) expect(Math.abs(m.locTargets[idx * 4 + k]!)).toBeLessThan(1e-4);
     let above = 0;
-    for (let p = 0; p < P300; p++) if (Math.fround(iou(gt, priors300XYXY, 0, p)) > 0.5) above++;
+    for (let p = 0; p < P300; p++) if (Math.fround(iou(gt, priors300XYXY, 0, p)) >= 0.5) above++;
     expect(m.numPositive).toBe(above);
     expect(above).toBeGreaterThan(1);
   });
@@ -128,14 +129,15 @@ describe('matchDefaultBoxes', () => {
     expect(Array.from(m.labels)).toEqual([4, 5]);
   });
 
-  it('the per-box step needs strictly more than 0.5: an overlap of exactly 0.5 stays background', () => {
-    // g = B exactly: bipartite takes B (IoU 1); A overlaps g by 0.5 / 1 = 0.5 exactly -> not matched.
+  it('the per-box step takes an overlap of exactly 0.5 (>=, as Caffe MatchBBox, ssd.pytorch, torchvision)', () => {
+    // g = B exactly: bipartite takes B (IoU 1); A overlaps g by 0.5 / 1 = 0.5 exactly -> matched.
     const m = matchDefaultBoxes(new Float32Array(B), new Int32Array([7]), priorsAB, { variances: V });
-    expect(Array.from(m.matchedGt)).toEqual([-1, 0]);
-    expect(m.numPositive).toBe(1);
-    // With a lower threshold it is.
-    const m2 = matchDefaultBoxes(new Float32Array(B), new Int32Array([7]), priorsAB, { variances: V, threshold: 0.49 });
-    expect(Array.from(m2.matchedGt)).toEqual([0, 0]);
+    expect(Array.from(m.matchedGt)).toEqual([0, 0]);
+    expect(m.matchedIou[0]).toBe(0.5);
+    expect(m.numPositive).toBe(2);
+    // Just above the overlap it is not.
+    const m2 = matchDefaultBoxes(new Float32Array(B), new Int32Array([7]), priorsAB, { variances: V, threshold: 0.51 });
+    expect(Array.from(m2.matchedGt)).toEqual([-1, 0]);
   });
 
   it('a degenerate ground truth (zero area) matches nothing instead of producing log(0) targets', () => {

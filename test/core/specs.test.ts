@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   boxesPerLocation, caffeBoxSizes, CAFFE_INPUT, DEFAULT_POSTPROCESS, DEFAULT_VARIANCES, layerShapes, numDefaultBoxes, outputSize,
-  paperBoxSizes, paramCount, paramSpecs, specByName, SPECS, ssd300, ssdTiny, validateSpec, type ConvLayer, type LayerSpec, type SsdSpec,
+  l2NormScaleFor, paperBoxSizes, paramCount, paramSpecs, specByName, SPECS, ssd300, ssdTiny, validateSpec, type ConvLayer, type LayerSpec, type SsdSpec,
 } from '../../core/specs.js';
 import { VOC_CLASSES, withBackground } from '../../core/labels.js';
 import { SsdError } from '../../core/errors.js';
@@ -122,8 +122,9 @@ describe('SSD-SPEC "Default boxes": the map table', () => {
     expect(ssd512Voc.sources.map((s) => shapeOf(ssd512Voc, s.layer).outSize)).toEqual([64, 32, 16, 8, 4, 2, 1]);
     expect(ssd512Voc.maps.map((m) => m.size)).toEqual([64, 32, 16, 8, 4, 2, 1]);
     expect(ssd512Voc.maps.map((m) => m.step)).toEqual([8, 16, 32, 64, 128, 256, 512]);
-    expect(ssd512Voc.maps.map((m) => m.minSize)).toEqual([20.48, 51.2, 133.12, 215.04, 296.96, 378.88, 460.8]);
-    expect(ssd512Voc.maps.map((m) => m.maxSize)).toEqual([51.2, 133.12, 215.04, 296.96, 378.88, 460.8, 542.72]);
+    // VOC (ssd_pascal_512.py): conv4_3 at 7%, then 15%, 30%, ..., 90% of 512; max up to 105%.
+    expect(ssd512Voc.maps.map((m) => m.minSize)).toEqual([35.84, 76.8, 153.6, 230.4, 307.2, 384.0, 460.8]);
+    expect(ssd512Voc.maps.map((m) => m.maxSize)).toEqual([76.8, 153.6, 230.4, 307.2, 384.0, 460.8, 537.6]);
     expect(ssd512Voc.maps.map((m) => m.aspectRatios)).toEqual([[2], [2, 3], [2, 3], [2, 3], [2, 3], [2], [2]]);
     expect(ssd512Voc.maps.map(boxesPerLocation)).toEqual([4, 6, 6, 6, 6, 4, 4]);
     // 64²·4 + 32²·6 + 16²·6 + 8²·6 + 4²·6 + 2²·4 + 1²·4
@@ -135,7 +136,12 @@ describe('SSD-SPEC "Default boxes": the map table', () => {
     expect(Math.floor((90 - 20) / (6 - 2))).toBe(17);
     // min: 10%, 20%, 37%, 54%, 71%, 88% of 300; max: 20%, 37%, ..., 105%.
     expect(caffeBoxSizes(300, 6, 20, 90, 10)).toEqual({ minSizes: [30, 60, 111, 162, 213, 264], maxSizes: [60, 111, 162, 213, 264, 315] });
-    // SSD512: min_ratio 10, step floor(80 / 5) = 16, conv4_3 at 4%: 4, 10, 26, 42, 58, 74, 90 (max up to 106) % of 512.
+    // SSD512 VOC: min_ratio 15, step floor(75 / 5) = 15, conv4_3 at 7%: 7, 15, 30, 45, 60, 75, 90 (max up to 105) % of 512.
+    expect(caffeBoxSizes(512, 7, 15, 90, 7)).toEqual({
+      minSizes: [35.84, 76.8, 153.6, 230.4, 307.2, 384.0, 460.8],
+      maxSizes: [76.8, 153.6, 230.4, 307.2, 384.0, 460.8, 537.6],
+    });
+    // SSD512 COCO: min_ratio 10, step floor(80 / 5) = 16, conv4_3 at 4%: 4, 10, 26, 42, 58, 74, 90 (max up to 106) % of 512.
     expect(caffeBoxSizes(512, 7, 10, 90, 4)).toEqual({
       minSizes: [20.48, 51.2, 133.12, 215.04, 296.96, 378.88, 460.8],
       maxSizes: [51.2, 133.12, 215.04, 296.96, 378.88, 460.8, 542.72],
@@ -160,6 +166,16 @@ describe('SSD-SPEC "Default boxes": the map table', () => {
     expect(coco.maps.map((m) => m.minSize)).toEqual([21, 45, 99, 153, 207, 261]);
     expect(coco.maps.map((m) => m.maxSize)).toEqual([45, 99, 153, 207, 261, 315]);
     expect(numDefaultBoxes(coco)).toBe(8732);
+  });
+
+  it('SSD512 COCO keeps conv4_3 at 4% and 10%..90% (20.48 ... 460.8, max 542.72); only the sizes differ from VOC SSD512', () => {
+    const coco = specByName('ssd512-coco');
+    expect(coco.labels).toHaveLength(81);
+    expect(coco.maps.map((m) => m.minSize)).toEqual([20.48, 51.2, 133.12, 215.04, 296.96, 378.88, 460.8]);
+    expect(coco.maps.map((m) => m.maxSize)).toEqual([51.2, 133.12, 215.04, 296.96, 378.88, 460.8, 542.72]);
+    expect(numDefaultBoxes(coco)).toBe(24564);
+    const strip = (s: SsdSpec) => ({ ...s, name: '', labels: [], maps: s.maps.map((m) => ({ ...m, minSize: 0, maxSize: 0 })) });
+    expect(strip(coco)).toEqual(strip(ssd512Voc));
   });
 });
 
@@ -216,6 +232,14 @@ describe('validateSpec and specByName', () => {
     expect(tiny.sources.map((s) => shapeOf(tiny, s.layer).outSize)).toEqual([12, 6, 3]);
     expect(convOf(tiny, 'fc6').dilation).toBe(6);
     expect(numDefaultBoxes(tiny)).toBe(12 * 12 * 4 + 6 * 6 * 6 + 3 * 3 * 4);
+  });
+
+  it("the tiny spec's conv4_3 L2Norm keeps the reference's per-channel scale: 20 on 512 channels -> 20 * sqrt(64/512) = 7.07 on 64", () => {
+    const tiny = specByName('ssd-tiny');
+    expect(shapeOf(tiny, 'conv4_3').outChannels).toBe(64);
+    expect(tiny.sources[0]!.l2NormScale).toBeCloseTo(20 / Math.sqrt(8), 12);
+    expect(l2NormScaleFor(512)).toBe(20);
+    expect(specByName('ssd300').sources[0]!.l2NormScale).toBe(20);
   });
 
   it('the tiny spec is valid at any input size (its map sizes come from the trunk: 100 px -> 13, 6, 3)', () => {

@@ -63,9 +63,9 @@ describe('default boxes vs torchvision DefaultBoxGenerator', () => {
     compareBoxes(ours, byName('ssd300_vgg16'), true);
   });
 
-  it('SSD300 and SSD512 (VOC) equal DefaultBoxGenerator given the SSD-SPEC sizes as scales', () => {
+  it('SSD300 (VOC) and SSD512 (COCO) equal DefaultBoxGenerator given the SSD-SPEC sizes as scales', () => {
     compareBoxes(defaultBoxes(specByName('ssd300')), byName('ssd300 (VOC)'), false);
-    compareBoxes(defaultBoxes(specByName('ssd512')), byName('ssd512 (VOC)'), false);
+    compareBoxes(defaultBoxes(specByName('ssd512-coco')), byName('ssd512-coco'), false);
   });
 
   it("torchvision's SSD300 hyper-parameters agree with SSD-SPEC", () => {

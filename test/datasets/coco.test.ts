@@ -1,14 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadCocoDataset } from '../../core/datasets/coco.js';
 import { categoryIdOf, imageIdResolver, readCocoResults, toCocoResults, writeCocoResults } from '../../core/datasets/results.js';
+import { cocoResultsWithIds, resultsIdsFromGroundTruth, type GroundTruthIds } from '../../core/datasets/results-ids.js';
 import type { Dataset } from '../../core/datasets/types.js';
 import { SsdError } from '../../core/errors.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'ssd-coco-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('ssd-coco-');
 
 function write(name: string, value: unknown): string {
   const p = join(tmp, name);
@@ -114,7 +114,7 @@ describe('results files', () => {
     expect(bad('r1.json', { a: 1 })).toThrow(/r1\.json: not a COCO results file/);
     expect(bad('r2.json', [{ image_id: 5, category_id: 1, bbox: [0, 0, 1, 1], score: 1 }])).toThrow(/r2\.json: entry 0: image_id 5 is not in the ground truth/);
     expect(bad('r3.json', [{ image_id: 42, category_id: 2, bbox: [0, 0, 1, 1], score: 1 }])).toThrow(/r3\.json: entry 0: unknown class: category_id 2/);
-    expect(bad('r4.json', [{ image_id: 42, category_id: 1, bbox: [0, 0, 1, -1], score: 1 }])).toThrow(/r4\.json: entry 0: negative box size/);
+    expect(bad('r4.json', [{ image_id: 42, category_id: 1, bbox: [0, 0, 1, -1], score: 1 }])).toThrow(/r4\.json: entry 0: inverted box: negative size/);
     expect(bad('r5.json', [{ image_id: 42, category_id: 1, bbox: [0, 0, 1, 1] }])).toThrow(/r5\.json: entry 0: no numeric "score"/);
   });
 });
@@ -127,21 +127,50 @@ describe('COCO results against VOC ground truth (pixel conventions)', () => {
       name: 'v', labels: ['background', 'a'], warnings: [],
       samples: [{ id: '000001', imagePath: 'x', width: 32, height: 32, objects: [{ classId: 1, box: [1, 1, 10, 20], difficult: false }] }],
     };
-    const dir = mkdtempSync(join(tmpdir(), 'ssd-voc-px-'));
-    try {
-      const p = join(dir, 'dt.json');
-      writeFileSync(p, JSON.stringify([{ image_id: '000001', category_id: 1, bbox: [0, 0, 10, 20], score: 0.9 }]));
-      const dets = readCocoResults(p, voc);
-      expect(dets[0]!.box).toEqual([1, 1, 10, 20]);
-      expect(evalVoc(voc, dets, { metric: 'voc12' }).map).toBe(1);
-      // Read as-is (no shift), the devkit would see an 11 x 21 box: IoU 200/231 < 1, still a hit at
-      // 0.5 but a wrong box; a small object shows the difference as a miss.
-      const small: Dataset = { ...voc, samples: [{ ...voc.samples[0]!, objects: [{ classId: 1, box: [1, 1, 2, 2], difficult: false }] }] };
-      writeFileSync(p, JSON.stringify([{ image_id: '000001', category_id: 1, bbox: [0, 0, 2, 2], score: 0.9 }]));
-      expect(evalVoc(small, readCocoResults(p, small), { metric: 'voc12' }).map).toBe(1);
-      expect(evalVoc(small, [{ imageId: '000001', classId: 1, score: 0.9, box: [0, 0, 2, 2] }], { metric: 'voc12' }).map).toBe(0);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dir = tempDir('ssd-voc-px-');
+    const p = join(dir, 'dt.json');
+    writeFileSync(p, JSON.stringify([{ image_id: '000001', category_id: 1, bbox: [0, 0, 10, 20], score: 0.9 }]));
+    const dets = readCocoResults(p, voc);
+    expect(dets[0]!.box).toEqual([1, 1, 10, 20]);
+    expect(evalVoc(voc, dets, { metric: 'voc12' }).map).toBe(1);
+    // Read as-is (no shift), the devkit would see an 11 x 21 box: IoU 200/231 < 1, still a hit at
+    // 0.5 but a wrong box; a small object shows the difference as a miss.
+    const small: Dataset = { ...voc, samples: [{ ...voc.samples[0]!, objects: [{ classId: 1, box: [1, 1, 2, 2], difficult: false }] }] };
+    writeFileSync(p, JSON.stringify([{ image_id: '000001', category_id: 1, bbox: [0, 0, 2, 2], score: 0.9 }]));
+    expect(evalVoc(small, readCocoResults(p, small), { metric: 'voc12' }).map).toBe(1);
+    expect(evalVoc(small, [{ imageId: '000001', classId: 1, score: 0.9, box: [0, 0, 2, 2] }], { metric: 'voc12' }).map).toBe(0);
+  });
+
+  it("ssd detect's writer (Pixels, ids from the ground truth) and ssd eval's reader agree: a perfect box scores 1", async () => {
+    const { evalVoc } = await import('../../core/eval/voc.js');
+    const { evalCoco } = await import('../../core/eval/coco.js');
+    const dir = tempDir('ssd-writer-reader-');
+    // The model knows the classes in another order than the ground truth: ids follow the names.
+    const modelLabels = ['background', 'b', 'a'];
+    const detected = [{ path: '/elsewhere/000001.jpg', detections: [{ classId: 2, score: 0.9, box: [0, 0, 10, 20] as [number, number, number, number] }] }];
+    // VOC ground truth: the object over pixels 1..10 x 1..20.
+    const voc: Dataset = {
+      name: 'v', labels: ['background', 'a', 'b'], warnings: [],
+      samples: [{ id: '000001', imagePath: '/data/VOC/JPEGImages/000001.jpg', width: 32, height: 32, objects: [{ classId: 1, box: [1, 1, 10, 20], difficult: false }] }],
+    };
+    const vocIds: GroundTruthIds = { name: 'v', format: 'voc', labels: voc.labels, categoryIds: [-1, 1, 2], images: [{ id: '000001', path: voc.samples[0]!.imagePath }] };
+    const p = join(dir, 'voc.json');
+    writeFileSync(p, JSON.stringify(cocoResultsWithIds(detected, resultsIdsFromGroundTruth(vocIds, modelLabels))));
+    expect(JSON.parse(readFileSync(p, 'utf8'))).toEqual([{ image_id: '000001', category_id: 1, bbox: [0, 0, 10, 20], score: 0.9 }]);
+    expect(readCocoResults(p, voc)[0]!.box).toEqual([1, 1, 10, 20]);
+    expect(evalVoc(voc, readCocoResults(p, voc), { metric: 'voc12' }).map).toBe(1);
+    // COCO ground truth with numeric image ids and non-contiguous category ids: no shift, its ids.
+    const coco: Dataset = {
+      name: 'c', labels: ['background', 'a', 'b'], warnings: [], cocoCategoryIds: [-1, 18, 3],
+      samples: [{ id: '397133', imagePath: '/coco/val/000000397133.jpg', width: 32, height: 32, objects: [{ classId: 1, box: [0, 0, 10, 20], difficult: false }] }],
+    };
+    const cocoIds: GroundTruthIds = { name: 'c', format: 'coco', labels: coco.labels, categoryIds: [-1, 18, 3], images: [{ id: 397133, path: coco.samples[0]!.imagePath }] };
+    const q = join(dir, 'coco.json');
+    writeFileSync(q, JSON.stringify(cocoResultsWithIds([{ ...detected[0]!, path: '/x/000000397133.jpg' }], resultsIdsFromGroundTruth(cocoIds, modelLabels))));
+    expect(JSON.parse(readFileSync(q, 'utf8'))).toEqual([{ image_id: 397133, category_id: 18, bbox: [0, 0, 10, 20], score: 0.9 }]);
+    expect(readCocoResults(q, coco)[0]!.box).toEqual([0, 0, 10, 20]);
+    expect(evalCoco(coco, readCocoResults(q, coco)).map).toBeCloseTo(1, 10);
+    // The dataset-side writer is the same writer: what it writes reads back unchanged.
+    expect(toCocoResults(readCocoResults(p, voc), voc)).toEqual(JSON.parse(readFileSync(p, 'utf8')));
   });
 });

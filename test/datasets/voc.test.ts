@@ -1,14 +1,13 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SsdError } from '../../core/errors.js';
 import { VOC_CLASSES } from '../../core/labels.js';
 import { imageSizeFromBytes } from '../../core/datasets/image-size.js';
 import { loadVocDataset, parseVocAnnotation, resolveVocRoots, vocAnnotationXml } from '../../core/datasets/voc.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'ssd-voc-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('ssd-voc-');
 
 function obj(name: string, box: (number | string)[], difficult = 0): string {
   const [a, b, c, d] = box;

@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { SsdError } from '../../core/errors.js';
 import { readFileSync as read } from 'node:fs';
 import { buildProfiles, getProfile } from '../../devices/profiles.js';
@@ -10,16 +9,10 @@ import { buildBundle, collectRuntimeModules, RUNTIME_DEPENDENCIES, type Bundle }
 import { parseProbe, probeScript, profileFits } from '../../deploy/index.js';
 import { parseHost, parseRsyncStats, sshFailure, type SshTarget } from '../../deploy/ssh.js';
 import { envFile, systemdUnit, type ServiceOptions } from '../../deploy/systemd.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const FIXTURES = join(REPO, 'test', 'fixtures', 'devices');
-const temps: string[] = [];
-const tempDir = (p: string) => {
-  const d = mkdtempSync(join(tmpdir(), p));
-  temps.push(d);
-  return d;
-};
-afterAll(() => temps.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 const service: ServiceOptions = {
   serviceName: 'ssd',
@@ -268,14 +261,14 @@ describe('ssd deploy --to-dir', () => {
         return { code: x.status, out: x.stdout, err: x.stderr };
       }
     };
-    const ok = run(['--to-dir', join(dir, 'b'), '--profile', 'xavier-nx', '--model', model]);
+    const ok = run(['--to-dir', join(dir, 'b'), '--device', 'xavier-nx', '--model', model]);
     expect(ok.code).toBe(0);
     expect(ok.out).toMatch(/^bundle for xavier-nx written to .*: \d+ files, [\d.]+ (KiB|MiB)/m);
     expect(readdirSync(join(dir, 'b'))).toEqual(expect.arrayContaining(['dist', 'model', 'package.json', 'ssd.service']));
-    const bad = run(['--to-dir', join(dir, 'c'), '--profile', 'jetson-nano-3', '--model', model]);
+    const bad = run(['--to-dir', join(dir, 'c'), '--device', 'jetson-nano-3', '--model', model]);
     expect(bad.code).not.toBe(0);
     expect(bad.err.trim().split('\n')).toEqual([expect.stringMatching(/^ssd deploy: unknown device profile "jetson-nano-3" \(known: .*orin-nano.*\)$/)]);
-    const noHost = run(['--profile', 'cpu', '--model', model]);
+    const noHost = run(['--device', 'cpu', '--model', model]);
     expect(noHost.err.trim()).toMatch(/^ssd deploy: --host USER@HOST is required/);
-  });
+  }, 600_000); // three CLI runs: seconds idle, minutes at load 13; the bound ends a hang only
 });

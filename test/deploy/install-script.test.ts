@@ -4,12 +4,12 @@
  * when the new release does not stay up. The real-sshd test covers the rest without systemd.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildProfiles } from '../../devices/profiles.js';
 import { buildBundle } from '../../deploy/bundle.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const canRun = spawnSync('bash', ['-c', 'command -v cp && command -v mv']).status === 0 && process.platform === 'linux';
@@ -43,7 +43,7 @@ const calls = () => (existsSync(join(tmp, 'systemctl.log')) ? readFileSync(join(
 
 beforeAll(() => {
   if (!canRun) return;
-  tmp = mkdtempSync(join(tmpdir(), 'ssd-install-'));
+  tmp = tempDir('ssd-install-');
   base = join(tmp, 'opt-ssd');
   fakeBin = join(tmp, 'bin');
   unitDir = join(tmp, 'systemd');
@@ -58,10 +58,6 @@ beforeAll(() => {
   chmodSync(join(fakeBin, 'systemctl'), 0o755);
 });
 
-afterAll(() => {
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
-
 describe.skipIf(!canRun)('install.sh', () => {
   it('installs the unit, restarts the service and switches current', async () => {
     await addRelease('20260101-000000-aaaaaaaa', 'model one');
@@ -73,7 +69,7 @@ describe.skipIf(!canRun)('install.sh', () => {
     expect(r.stdout).toMatch(/^install: ok release=20260101-000000-aaaaaaaa previous=none$/m);
     // The TensorRT cache directory of the profile exists before the first session.
     expect(existsSync(join(base, 'cache', 'trt', 'cpu'))).toBe(true);
-  }, 60_000);
+  }, 600_000); // seconds idle; the bound ends a hang, not a slow run
 
   it('a release whose service does not stay up is rolled back to the previous one', async () => {
     await addRelease('20260102-000000-bbbbbbbb', 'model two');
@@ -87,7 +83,7 @@ describe.skipIf(!canRun)('install.sh', () => {
     // restart with the new release, then again with the old one
     expect(calls().filter((c) => c === 'restart ssd-test')).toHaveLength(2);
     writeFileSync(join(tmp, 'is-active.rc'), '0');
-  }, 60_000);
+  }, 600_000); // seconds idle; the bound ends a hang, not a slow run
 
   it('a release that does not start is removed before anything is switched; old releases are pruned', async () => {
     await addRelease('20260103-000000-cccccccc', 'model three');
@@ -106,5 +102,5 @@ describe.skipIf(!canRun)('install.sh', () => {
     await addRelease('20260105-000000-eeeeeeee', 'model five');
     expect(install('20260105-000000-eeeeeeee', ['--keep', '2']).code).toBe(0);
     expect(readdirSync(join(base, 'releases')).sort()).toEqual(['20260103-000000-cccccccc', '20260105-000000-eeeeeeee']);
-  }, 60_000);
+  }, 600_000); // seconds idle; the bound ends a hang, not a slow run
 });

@@ -9,13 +9,13 @@
  * `npm pack node-addon-api`). Skipped otherwise; the project does not depend on node-addon-api.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { PROFILES } from '../../devices/profiles.js';
 import { ortProviderConfig, providerOptionStrings, type OrtProviderConfig } from '../../devices/provider-options.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const PATCH = join(REPO, 'scripts', 'jetson', 'patches', '0001-node-binding-forward-cuda-tensorrt-provider-options.patch');
@@ -69,18 +69,14 @@ let collect: (config: unknown, deviceId: number) => Record<string, string>;
 
 beforeAll(() => {
   if (!canRun) return;
-  dir = mkdtempSync(join(tmpdir(), 'ssd-patch-harness-'));
+  dir = tempDir('ssd-patch-harness-');
   writeFileSync(join(dir, 'helper.inc'), helperFromPatch());
   writeFileSync(join(dir, 'harness.cc'), HARNESS);
   execFileSync('g++', ['-std=c++17', '-shared', '-fPIC', '-O0', '-DNAPI_VERSION=8', '-DNAPI_CPP_EXCEPTIONS', `-I${NODE_INCLUDE}`, `-I${NAPI_DIR}`, '-o', join(dir, 'harness.node'), join(dir, 'harness.cc')], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   collect = (createRequire(import.meta.url)(join(dir, 'harness.node')) as { collect: typeof collect }).collect;
-}, 120_000);
-
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+}, 600_000); // a g++ build: seconds idle, minutes at load 13; the bound ends a hang only
 
 describe.skipIf(!canRun)('the binding patch, compiled', () => {
   it('gives onnxruntime the same option strings as devices/provider-options.ts, for every profile', () => {

@@ -1,11 +1,12 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildProfiles, getProfile, PROFILES } from '../../devices/profiles.js';
 import { ensureProviderCacheDirs, ortProviderConfig, providerOptionStrings } from '../../devices/provider-options.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const SCRIPT = join(REPO, 'scripts', 'jetson', 'build-onnxruntime.sh');
@@ -15,8 +16,6 @@ const PINNED = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as 
   'onnxruntime-node'
 ]!.replace(/^[\^~]/, '');
 const run = promisify(execFile);
-const temps: string[] = [];
-afterAll(() => temps.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 async function dryRun(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -106,7 +105,7 @@ describe('build-onnxruntime.sh --dry-run', () => {
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(`CMAKE_CUDA_ARCHITECTURES=${jetsons[i]!.cudaArch} `);
     });
-  });
+  }, 600_000); // child processes: seconds idle, 25-45 s at load 10-19; the bound ends a hang only
 
   it('refuses the pinned version on JetPack 4 (CUDA 10.2) with a one-line reason', async () => {
     const r = await dryRun(['--root', join(FIXTURES, 'jetson-nano')]);
@@ -126,8 +125,7 @@ describe('build-onnxruntime.sh --dry-run', () => {
   });
 
   it('JetPack 6.0 (TensorRT 8.6) builds the CUDA provider only', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'ssd-jp60-'));
-    temps.push(root);
+    const root = tempDir('ssd-jp60-');
     cpSync(join(FIXTURES, 'orin-nano'), root, { recursive: true });
     writeFileSync(join(root, 'usr/include/aarch64-linux-gnu/NvInferVersion.h'), '#define NV_TENSORRT_MAJOR 8\n#define NV_TENSORRT_MINOR 6\n');
     const r = await dryRun(['--root', root]);
@@ -145,7 +143,7 @@ describe('build-onnxruntime.sh --dry-run', () => {
     expect(noTrt.stdout).not.toContain('--use_tensorrt');
     expect(cpu.code).not.toBe(0);
     expect(cpu.stderr).toContain('no CUDA architecture');
-  });
+  }, 600_000); // child processes: seconds idle, 25-45 s at load 10-19; the bound ends a hang only
 });
 
 /**
@@ -168,8 +166,7 @@ describe('the binding patch', () => {
   });
 
   it.skipIf(ortSource === undefined)(`applies cleanly to the pinned onnxruntime source (ORT_SOURCE_DIR or ~/src/onnxruntime-v${PINNED})`, () => {
-    const work = mkdtempSync(join(tmpdir(), 'ssd-ort-patch-'));
-    temps.push(work);
+    const work = tempDir('ssd-ort-patch-');
     mkdirSync(join(work, 'js/node/src'), { recursive: true });
     cpSync(join(ortSource!, 'js/node/src/session_options_helper.cc'), join(work, 'js/node/src/session_options_helper.cc'));
     const git = (...args: string[]) => execFileSync('git', args, { cwd: work, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -185,8 +182,7 @@ describe('the binding patch', () => {
 
 describe('ensureProviderCacheDirs', () => {
   it('creates the nested engine and timing cache directories of a profile', () => {
-    const root = mkdtempSync(join(tmpdir(), 'ssd-cache-'));
-    temps.push(root);
+    const root = tempDir('ssd-cache-');
     const profile = buildProfiles(root).find((p) => p.name === 'xavier-agx')!;
     const made = ensureProviderCacheDirs(profile.providers);
     expect(made).toEqual([join(root, 'trt', 'xavier-agx')]);

@@ -1,17 +1,16 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.js';
 import { loadVocDataset } from '../../core/datasets/voc.js';
 import { readVocComp4Dir, writeCocoResults, writeVocComp4 } from '../../core/datasets/results.js';
-import type { Detection } from '../../core/datasets/types.js';
+import type { DetectionAnnotationXYXY } from '../../core/model-contract.js';
 import { evalVoc } from '../../core/eval/voc.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'ssd-evalcli-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('ssd-evalcli-');
 
 /** Runs `ssd eval` in this process, capturing what it prints. */
 async function ssd(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -43,7 +42,7 @@ writeFileSync(join(voc, 'Annotations', '000003.xml'), annXml([objXml('dog', [1, 
 writeFileSync(join(voc, 'ImageSets', 'Main', 'test.txt'), '000001\n000002\n000003\n');
 writeFileSync(join(voc, 'labels.txt'), 'cat\ndog\n');
 
-const dets: Detection[] = [
+const dets: DetectionAnnotationXYXY[] = [
   { imageId: '000001', classId: 1, score: 0.9, box: [1, 1, 10, 10] }, // cat TP
   { imageId: '000002', classId: 1, score: 0.8, box: [60, 60, 70, 70] }, // on the difficult cat: ignored
   { imageId: '000002', classId: 1, score: 0.7, box: [80, 80, 90, 90] }, // cat FP
@@ -119,7 +118,19 @@ describe('ssd eval', () => {
     };
     cases.push([['--gt', voc, '--dt', bad('bad.json', '[{"image_id": "000001", ')], /bad\.json: malformed JSON/]);
     cases.push([['--gt', voc, '--dt', bad('cls.json', '[{"image_id":"000001","category_id":7,"bbox":[1,1,2,2],"score":1}]')], /cls\.json: entry 0: unknown class/]);
-    cases.push([['--gt', voc, '--dt', bad('neg.json', '[{"image_id":"000001","category_id":1,"bbox":[1,1,-2,2],"score":1}]')], /neg\.json: entry 0: negative box size/]);
+    cases.push([['--gt', voc, '--dt', bad('neg.json', '[{"image_id":"000001","category_id":1,"bbox":[1,1,-2,2],"score":1}]')], /neg\.json: entry 0: inverted box: negative size \(w=-2, h=2\)/]);
+    cases.push([['--gt', voc, '--dt', bad('null.json', '[{"image_id":"000001","category_id":1,"bbox":[1,1,2,2],"score":1},{"image_id":"000001","category_id":1,"bbox":[1,null,2,2],"score":1}]')], /null\.json: entry 1: "bbox" \[1,null,2,2\] is not four finite numbers/]);
+    cases.push([['--gt', voc, '--dt', bad('huge.json', '[{"image_id":"000001","category_id":1,"bbox":[1,1,1e999,2],"score":1}]')], /huge\.json: entry 0: "bbox" .* is not four finite numbers/]);
+    const comp4Case = (name: string, text: string): string => {
+      const d = join(tmp, name);
+      mkdirSync(d);
+      writeFileSync(join(d, 'comp4_det_test_cat.txt'), `000001 0.9 1 1 10 10\n${text}\n`);
+      writeFileSync(join(d, 'comp4_det_test_dog.txt'), '');
+      return d;
+    };
+    cases.push([['--gt', voc, '--dt', comp4Case('c4nan', '000002 0.5 nan 1 5 5')], /c4nan\/comp4_det_test_cat\.txt:2: score and box must be finite numbers, got "000002 0\.5 nan 1 5 5"/]);
+    cases.push([['--gt', voc, '--dt', comp4Case('c4inf', '000002 0.5 1 1 inf 5')], /c4inf\/comp4_det_test_cat\.txt:2: score and box must be finite numbers/]);
+    cases.push([['--gt', voc, '--dt', comp4Case('c4inv', '000002 0.5 20 1 10 5')], /c4inv\/comp4_det_test_cat\.txt:2: inverted box 20 1 10 5/]);
     const badComp = join(tmp, 'badcomp');
     mkdirSync(badComp);
     writeFileSync(join(badComp, 'comp4_det_test_horse.txt'), '000001 0.5 1 1 5 5\n');
@@ -148,6 +159,31 @@ describe('ssd eval', () => {
       expect(r.err, args.join(' ')).toMatch(/^ssd eval: /);
       expect(r.err).toMatch(re);
       expect(r.err).not.toMatch(/internal error|\n\s+at /);
+    }
+  });
+
+  it('any finite box is scored: boxes that leave the image, sub-pixel comp4 boxes', async () => {
+    // The cat of image 1 is [1, 1, 10, 10] (1-based): a detection reaching 3 pixels past the top-left
+    // corner (COCO 0-based [-3, -3, 10, 10]) has IoU 100/169 with it: a TP at 0.5. The dog of image 3
+    // is [1, 1, 30, 30]: [-5, -5, 30, 30] gives 900/1225, a TP too. A 0.5-pixel detection elsewhere
+    // (comp4 x2 = x1 - 0.5: width 0.5 under the devkit's +1) is a FP, not an error.
+    const coco = join(tmp, 'outside.json');
+    writeFileSync(coco, JSON.stringify([
+      { image_id: '000001', category_id: 1, bbox: [-3, -3, 13, 13], score: 0.9 },
+      { image_id: '000003', category_id: 2, bbox: [-5, -5, 35, 35], score: 0.8 },
+    ]));
+    const c4 = join(tmp, 'outside-comp4');
+    mkdirSync(c4);
+    writeFileSync(join(c4, 'comp4_det_test_cat.txt'), '000001 0.9 -2 -2 10 10\n000002 0.1 90 90 89.5 89.5\n');
+    writeFileSync(join(c4, 'comp4_det_test_dog.txt'), '000003 0.8 -4 -4 30 30\n');
+    for (const dt of [coco, c4]) {
+      const r = await ssd(['--gt', voc, '--dt', dt, '--metric', 'voc12', '--json']);
+      expect(r.err, dt).toBe('');
+      expect(r.code).toBe(0);
+      const j = JSON.parse(r.out) as { ap: Record<string, number> };
+      // cat: one TP of 2 positives (recall .5, precision 1) -> voc12 AP .5; dog: likewise.
+      expect(j.ap.cat, dt).toBeCloseTo(0.5, 12);
+      expect(j.ap.dog, dt).toBeCloseTo(0.5, 12);
     }
   });
 

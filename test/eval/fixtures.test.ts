@@ -1,12 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.js';
 import { cocoDatasetFromJson } from '../../core/datasets/coco.js';
-import type { Dataset, Detection } from '../../core/datasets/types.js';
+import type { Dataset } from '../../core/datasets/types.js';
+import type { DetectionAnnotationXYXY } from '../../core/model-contract.js';
 import { evalCoco } from '../../core/eval/coco.js';
 import { evalVoc } from '../../core/eval/voc.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 // Fixtures written by scripts/fixtures/make-eval-fixtures.py: random cases whose expected numbers come
 // from pycocotools' COCOeval and from an independent Python (numpy) implementation of voc_eval.
@@ -19,7 +20,7 @@ interface VocCase {
   labels: string[];
   images: { id: string; width: number; height: number }[];
   objects: { imageId: string; classId: number; box: Box; difficult: boolean }[];
-  detections: Detection[];
+  detections: DetectionAnnotationXYXY[];
   expected: Record<'voc07' | 'voc12' | 'voc12_iou0.7', { map: number; ap: Record<string, number> }>;
 }
 interface CocoCase {
@@ -65,7 +66,7 @@ describe('COCO evaluator against pycocotools', () => {
   const cases = (JSON.parse(readFileSync(join(FIX, 'coco-cases.json'), 'utf8')) as { cases: CocoCase[] }).cases;
   it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     const gt = cocoDatasetFromJson(c.gt, c.name, '/images', { strict: true });
-    const dets: Detection[] = c.results.map((r) => ({
+    const dets: DetectionAnnotationXYXY[] = c.results.map((r) => ({
       imageId: String(r.image_id),
       classId: gt.cocoCategoryIds!.indexOf(r.category_id),
       score: r.score,
@@ -82,8 +83,7 @@ describe('COCO evaluator against pycocotools', () => {
 
 describe('ssd eval on COCO files against pycocotools', () => {
   const cases = (JSON.parse(readFileSync(join(FIX, 'coco-cases.json'), 'utf8')) as { cases: CocoCase[] }).cases.slice(0, 4);
-  const tmp = mkdtempSync(join(tmpdir(), 'ssd-evalfix-'));
-  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const tmp = tempDir('ssd-evalfix-');
   it.each(cases.map((c) => [c.name, c] as const))('%s through --gt/--dt files and --json', async (_name, c) => {
     const gtPath = join(tmp, `${c.name}-gt.json`);
     const dtPath = join(tmp, `${c.name}-dt.json`);

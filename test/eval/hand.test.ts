@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Dataset, Detection, GroundTruthObject } from '../../core/datasets/types.js';
+import type { Dataset, GroundTruthObject } from '../../core/datasets/types.js';
+import type { DetectionAnnotationXYXY } from '../../core/model-contract.js';
 import { COCO_IOU_THRESHOLDS, COCO_RECALL_THRESHOLDS, evalCoco } from '../../core/eval/coco.js';
 import { evalVoc, vocAp07, vocAp12 } from '../../core/eval/voc.js';
 
@@ -15,7 +16,7 @@ function dataset(images: Record<string, GroundTruthObject[]>): Dataset {
   };
 }
 const gtA = (box: Box, extra: Partial<GroundTruthObject> = {}): GroundTruthObject => ({ classId: 1, box, difficult: false, ...extra });
-const det = (imageId: string, score: number, box: Box, classId = 1): Detection => ({ imageId, classId, score, box });
+const det = (imageId: string, score: number, box: Box, classId = 1): DetectionAnnotationXYXY => ({ imageId, classId, score, box });
 
 describe('VOC evaluator on hand-computed cases', () => {
   it('uses inclusive pixels (+1): a 2x2 ground truth and a 2x3 detection overlap 4/6', () => {
@@ -133,7 +134,7 @@ describe('COCO evaluator on hand-computed cases', () => {
   it('at most 100 detections per image and class', () => {
     // 101 gts on a grid; 101 exact detections with falling scores: the last is cut, recall 100/101.
     const objs: GroundTruthObject[] = [];
-    const dets: Detection[] = [];
+    const dets: DetectionAnnotationXYXY[] = [];
     for (let k = 0; k < 101; k++) {
       const b: Box = [(k % 11) * 40, Math.floor(k / 11) * 40, (k % 11) * 40 + 30, Math.floor(k / 11) * 40 + 30];
       objs.push(gtA(b));

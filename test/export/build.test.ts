@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { INPUT_LAYOUTS, INPUT_NAME, inputTensor, OUTPUTS, outputTensorList, POSTPROCESS_MODES } from '../../core/model-contract.js';
 import { metadataFromProps } from '../../core/model-metadata.js';
-import { numDefaultBoxes } from '../../core/specs.js';
+import { numClasses, numDefaultBoxes } from '../../core/specs.js';
 import { buildOnnxModel, buildOnnxModelInfo, inspectModel, randomWeights } from '../../export/index.js';
 import { floatInput, maxAbsDiff, pixels, run, tiny } from './helpers.js';
 import onnxProto from 'onnx-proto';
@@ -9,11 +10,10 @@ import onnxProto from 'onnx-proto';
 const { onnx } = onnxProto;
 
 describe('buildOnnxModel', () => {
-  it('is fast for ssd-tiny and writes IR 8, opset 17 by default, raw_data initializers', () => {
+  it('writes IR 8, opset 17 by default, raw_data initializers', () => {
+    // No time limit: tests must pass on a loaded machine; speed is measured by benchmarks, not asserted.
     const spec = tiny();
-    const t0 = performance.now();
     const bytes = buildOnnxModel({ spec, seed: 3 });
-    expect(performance.now() - t0).toBeLessThan(1000);
     const info = inspectModel(bytes);
     expect(info.irVersion).toBe(8);
     expect(info.opset).toBe(17);
@@ -48,6 +48,30 @@ describe('buildOnnxModel', () => {
     expect(outs.map((o) => [o.name, o.dims])).toEqual([['loc', [1, 828, 4]], ['conf', [1, 828, 11]]]);
   });
 
+  it('declares exactly the model contract: one input per layout, the outputs of each postprocess mode', () => {
+    // The names are the wire contract every reader of an exported model relies on (the runtime,
+    // TensorRT users, Netron): pinned here so that a rename is a deliberate, breaking change.
+    expect(OUTPUTS).toEqual({
+      none: { loc: 'loc', conf: 'conf' },
+      decode: { boxes: 'boxes', scores: 'scores' },
+      nms: { numDetections: 'num_detections', boxes: 'detection_boxes', scores: 'detection_scores', classes: 'detection_classes' },
+    });
+    expect(INPUT_NAME).toBe('images');
+    const spec = tiny();
+    const elem = { float: 1, uint8: 2, int32: 6, float32: 1 } as const;
+    for (const layout of INPUT_LAYOUTS) {
+      for (const mode of POSTPROCESS_MODES) {
+        const built = buildOnnxModelInfo({ spec, seed: 2, input: layout, postprocess: mode, batch: 'dynamic' });
+        const info = inspectModel(built.bytes);
+        const want = inputTensor(layout, spec.inputSize, 'N');
+        expect(info.inputs).toEqual([{ name: INPUT_NAME, elemType: elem[want.type], dims: want.dims }]);
+        const outs = outputTensorList(mode, { batch: 'N', numPriors: numDefaultBoxes(spec), numClasses: numClasses(spec), keepTopK: built.keepTopK });
+        expect(info.outputs).toEqual(outs.map((o) => ({ name: o.name, elemType: elem[o.dtype], dims: o.dims })));
+        expect(built.outputs).toEqual(outs);
+      }
+    }
+  });
+
   it('transposes HWIO kernels to OIHW (hand-checked element)', () => {
     const spec = tiny();
     const weights = randomWeights(spec, 5);
@@ -77,7 +101,9 @@ describe('buildOnnxModel', () => {
     const a = randomWeights(spec, 11), b = randomWeights(spec, 11), c = randomWeights(spec, 12);
     expect(a.get('fc6/kernel')!.data).toEqual(b.get('fc6/kernel')!.data);
     expect(a.get('fc6/kernel')!.data).not.toEqual(c.get('fc6/kernel')!.data);
-    expect(a.get('conv4_3_norm/scale')!.data.every((v) => v === 20)).toBe(true);
+    // The L2Norm scale starts at the spec's value (SSD300: 20; the narrow ssd-tiny: less, see core/specs.ts).
+    const scale = spec.sources.find((src) => src.layer === 'conv4_3')!.l2NormScale!;
+    expect(a.get('conv4_3_norm/scale')!.data.every((v) => v === Math.fround(scale))).toBe(true);
   });
 
   it('fp16 stores float16 weights, keeps float32 inputs/outputs, and halves the size', () => {

@@ -1,30 +1,38 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
-import { saveCheckpoint } from '../../core/checkpoint.js';
+import { describe, expect, it } from 'vitest';
+import { saveCheckpoint, type TrainingRecord } from '../../core/checkpoint.js';
 import { SsdError } from '../../core/errors.js';
 import { metadataFromProps } from '../../core/model-metadata.js';
 import { exportOnnx, inspectModel, randomWeights } from '../../export/index.js';
 import { tiny } from './helpers.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'ssd-export-test-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('ssd-export-test-');
 const quiet = () => {};
 const root = new URL('../../', import.meta.url).pathname;
 
-function checkpoint(name: string, mutate?: (w: ReturnType<typeof randomWeights>) => void, state?: Record<string, unknown>): string {
+/** A training record as the trainer writes it (core/checkpoint.ts). */
+function record(over: Partial<TrainingRecord> = {}): TrainingRecord {
+  return {
+    iteration: 1234, totalIterations: 1234, microBatches: 1234, seed: 1, data: 'digits VOC2007 train (2000 images)',
+    config: { name: 'digits', augment: [], train: {} }, history: { iterations: [], loss: [], loc: [], conf: [], lr: [] },
+    validations: [], backend: 'wasm', elapsedSeconds: 1, ...over,
+  };
+}
+
+function checkpoint(name: string, mutate?: (w: ReturnType<typeof randomWeights>) => void, training?: TrainingRecord): string {
   const spec = tiny();
   const weights = randomWeights(spec, 61);
   mutate?.(weights);
-  return saveCheckpoint(join(dir, name), { spec, weights, state });
+  return saveCheckpoint(join(dir, name), { spec, weights, ...(training ? { training } : {}) });
 }
 
 describe('exportOnnx', () => {
   it('exports a checkpoint, verified, with training info in the metadata', async () => {
-    const ckpt = checkpoint('good.ssdckpt', undefined, { iteration: 1234, dataset: 'digits' });
+    const ckpt = checkpoint('good.ssdckpt', undefined, record());
     const out = join(dir, 'good.onnx');
     const r = await exportOnnx({ checkpoint: ckpt, out, postprocess: 'nms', input: 'uint8-nhwc', batch: 'dynamic', log: quiet });
     expect(r.bytes).toBe(readFileSync(out).length);
@@ -36,7 +44,7 @@ describe('exportOnnx', () => {
       expect(c.nmsMatchRate).toBeGreaterThanOrEqual(0.97);
     }
     const meta = metadataFromProps(inspectModel(readFileSync(out)).metadata);
-    expect(meta.training).toEqual({ data: 'digits', iterations: 1234 });
+    expect(meta.training).toEqual({ data: 'digits VOC2007 train (2000 images)', iterations: 1234 });
     expect(meta.postprocess).toBe('nms');
     expect(r.outputs.map((o) => o.name)).toEqual(['num_detections', 'detection_boxes', 'detection_scores', 'detection_classes']);
   });
@@ -89,17 +97,24 @@ describe('exportOnnx', () => {
     const bad = await run('node', [join(root, 'bin/ssd.js'), 'export-onnx', '--checkpoint', join(dir, 'garbage.ssdckpt'), '--out', join(dir, 'y.onnx')], { cwd: root }).catch((e: { code: number; stderr: string }) => e);
     expect((bad as { code: number }).code).toBe(1);
     expect((bad as { stderr: string }).stderr.trim().split('\n')).toEqual([expect.stringMatching(/^ssd export-onnx: checkpoint .*garbage\.ssdckpt: not an SSD checkpoint \(bad magic\)$/)]);
-  });
+  }, 600_000); // child processes: seconds idle, 25-45 s at load 10-19; the bound ends a hang only
 });
 
-describe('trainingInfoFromState', () => {
-  it('reads the trainer state (iteration, config, last validation mAP) and plain keys', async () => {
-    const { trainingInfoFromState } = await import('../../export/index.js');
-    expect(trainingInfoFromState({
-      iteration: 5000, config: { name: 'ssd300-voc' }, maps: [{ iteration: 2500, map: 0.41, images: 500 }, { iteration: 5000, map: 0.52, images: 4952 }],
-    })).toEqual({ data: 'config ssd300-voc', iterations: 5000, map: 0.52, metric: 'VOC07 11-point mAP on 4952 validation images at iteration 5000' });
-    expect(trainingInfoFromState({ dataset: 'voc07+12', iterations: 120000, mAP: 0.772, metric: 'VOC07 test' })).toEqual({ data: 'voc07+12', iterations: 120000, map: 0.772, metric: 'VOC07 test' });
-    expect(trainingInfoFromState({ rng: { seed: 1 } })).toBeUndefined();
-    expect(trainingInfoFromState(undefined)).toBeUndefined();
+describe('trainingInfo (the training record of a checkpoint -> model metadata)', () => {
+  it('reads the typed record: data, iterations, the last validation and its metric', async () => {
+    const { trainingInfo } = await import('../../export/index.js');
+    const voc = record({
+      iteration: 5000, valData: 'VOC2007 test (4952 images)',
+      validations: [{ iteration: 2500, metric: 'voc07', map: 0.41, images: 500 }, { iteration: 5000, metric: 'voc07', map: 0.52, images: 4952 }],
+    });
+    expect(trainingInfo(voc)).toEqual({
+      data: 'digits VOC2007 train (2000 images)', iterations: 5000, map: 0.52,
+      metric: 'VOC07 11-point mAP on 4952 validation images of VOC2007 test (4952 images) at iteration 5000',
+    });
+    const stats = [0.25, 0.43, 0.26, 0.07, 0.27, 0.4, 0.23, 0.34, 0.36, 0.11, 0.39, 0.55];
+    const coco = record({ iteration: 400, validations: [{ iteration: 400, metric: 'coco', map: 0.25, stats, images: 50 }] });
+    expect(trainingInfo(coco)).toMatchObject({ iterations: 400, map: 0.25, metric: 'COCO AP@[.50:.95] on 50 validation images at iteration 400 (AP50 0.4300, AP75 0.2600)' });
+    expect(trainingInfo(record())).toEqual({ data: 'digits VOC2007 train (2000 images)', iterations: 1234 });
+    expect(trainingInfo(undefined)).toBeUndefined();
   });
 });

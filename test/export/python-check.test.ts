@@ -4,17 +4,16 @@
  * /usr/bin/python3 has no onnx module.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildOnnxModel } from '../../export/index.js';
 import { tiny } from './helpers.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const PY = '/usr/bin/python3';
 const hasOnnx = spawnSync(PY, ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0;
-const dir = mkdtempSync(join(tmpdir(), 'ssd-onnx-check-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('ssd-onnx-check-');
 
 const SCRIPT = `
 import sys, onnx

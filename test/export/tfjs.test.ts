@@ -1,11 +1,12 @@
 /** The exported graph against the training model (train/model.ts createSsdModel) on the same weights. */
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { SsdSpec } from '../../core/specs.js';
 import { buildOnnxModel, randomWeights } from '../../export/index.js';
 import { preprocessNHWC } from '../../export/input-graph.js';
 import { HEAD_TOLERANCE } from '../../export/verify.js';
 import { createSsdModel } from '../../train/model.js';
+import { describeOnBackends, useBackend } from '../train-model/backends.js';
 import { maxAbsDiff, pixels, run, tiny, uint8Input } from './helpers.js';
 
 beforeAll(async () => { await tf.setBackend('cpu'); });
@@ -25,7 +26,10 @@ async function compare(spec: SsdSpec, seed: number, fp16 = false) {
   return { loc: maxAbsDiff(onnx.loc!.data, loc), conf: maxAbsDiff(onnx.conf!.data, conf), scale: Math.max(...Array.from(conf, Math.abs)) };
 }
 
-describe('ONNX raw heads vs the tfjs model', () => {
+describeOnBackends(['cpu', 'tensorflow'], (b) => `ONNX raw heads vs the tfjs model on ${b}`, (backend) => {
+  beforeAll(async () => { await useBackend(backend); });
+  afterAll(async () => { await tf.setBackend('cpu'); });
+
   it('fp32: max abs diff <= 1e-4 (issue: verified at export)', async () => {
     const d = await compare(tiny(), 41);
     expect(d.scale).toBeGreaterThan(0.1);

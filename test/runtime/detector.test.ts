@@ -6,19 +6,20 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultBoxes } from '../../core/default-boxes.js';
 import { SsdError } from '../../core/errors.js';
 import { postprocess } from '../../core/postprocess.js';
+import { resampleBilinearHWC } from '../../core/preprocess.js';
 import { nhwcToNchw, preprocessNHWC } from '../../export/input-graph.js';
-import { Detector, type Detection } from '../../runtime/detector.js';
+import type { DetectionPixelsXYXY } from '../../core/model-contract.js';
+import { Detector } from '../../runtime/detector.js';
 import { readOnnxHeader } from '../../runtime/onnx-metadata.js';
-import { encode, patternRgb, tempDir, tinySpec, writeReluModel, writeTinyModel } from './helpers.js';
+import { encode, patternRgb, tinySpec, writeReluModel, writeTinyModel } from './helpers.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const { onnx } = onnxProto;
-const tmp = tempDir();
-afterAll(tmp.cleanup);
+const tmp = tempDir('ssd-runtime-');
 const quiet = { log: () => {} };
 const S = tinySpec().inputSize; // 96
 
@@ -31,7 +32,7 @@ beforeAll(async () => {
 });
 
 /** Same detections up to float noise: same classes, boxes within `tol` pixels, scores within 1e-4. */
-function expectSameDetections(a: Detection[], b: Detection[], tol = 1e-3): void {
+function expectSameDetections(a: DetectionPixelsXYXY[], b: DetectionPixelsXYXY[], tol = 1e-3): void {
   expect(a.length).toBe(b.length);
   a.forEach((d, i) => {
     const e = b[i]!;
@@ -44,10 +45,10 @@ function expectSameDetections(a: Detection[], b: Detection[], tol = 1e-3): void 
 
 describe('postprocess modes', () => {
   it('graph NMS (ONNX NonMaxSuppression), graph decode + core NMS, and raw heads + core decode/NMS agree, in both input layouts', async () => {
-    const results: Record<string, Detection[]> = {};
+    const results: Record<string, DetectionPixelsXYXY[]> = {};
     for (const postprocess of ['none', 'decode', 'nms'] as const) {
       for (const input of ['float-nchw', 'uint8-nhwc'] as const) {
-        const d = await Detector.load(writeTinyModel(tmp.dir, { postprocess, input }), quiet);
+        const d = await Detector.load(writeTinyModel(tmp, { postprocess, input }), quiet);
         expect(d.metadata.postprocess).toBe(postprocess);
         results[`${postprocess}/${input}`] = await d.detect(png, { threshold: 0.3 });
         await d.dispose();
@@ -66,16 +67,18 @@ describe('postprocess modes', () => {
 
 describe('boxes in original pixels', () => {
   it('equal the raw model output scaled by the image size (independent preprocessing, onnxruntime called directly)', async () => {
-    const path = writeTinyModel(tmp.dir, { postprocess: 'none' });
+    const path = writeTinyModel(tmp, { postprocess: 'none' });
     const spec = tinySpec();
-    // Independent path: sharp resize -> export's preprocessNHWC -> NCHW -> onnxruntime -> core postprocess.
-    const rgb = await sharp(png).resize(S, S, { fit: 'fill', kernel: 'linear' }).raw().toBuffer();
+    // Independent of the runtime: the PNG's pixels resized by the core's resize (core/preprocess.ts, the
+    // one training uses) -> export's preprocessNHWC -> NCHW -> onnxruntime -> core postprocess.
+    const rgb = new Uint8Array(S * S * 3);
+    resampleBilinearHWC(patternRgb(W, H), W, H, W * 3, rgb, S, S, S * 3);
     const nchw = nhwcToNchw(preprocessNHWC(spec, new Uint8Array(rgb)), 1, S, S, 3);
     const session = await ort.InferenceSession.create(path);
     const out = await session.run({ images: new ort.Tensor('float32', nchw, [1, 3, S, S]) });
     await session.release();
     const det = postprocess(out.loc!.data as Float32Array, out.conf!.data as Float32Array, defaultBoxes(spec), spec, { confidenceThreshold: 0.3 });
-    const expected: Detection[] = Array.from({ length: det.count }, (_, i) => ({
+    const expected: DetectionPixelsXYXY[] = Array.from({ length: det.count }, (_, i) => ({
       label: spec.labels[det.classIds[i]!]!,
       classId: det.classIds[i]!,
       score: det.scores[i]!,
@@ -90,7 +93,7 @@ describe('boxes in original pixels', () => {
   });
 
   it('letterbox keeps boxes inside the picture', async () => {
-    const d = await Detector.load(writeTinyModel(tmp.dir), { ...quiet, resize: 'letterbox' });
+    const d = await Detector.load(writeTinyModel(tmp), { ...quiet, resize: 'letterbox' });
     const boxes = await d.detect(png, { threshold: 0.2 });
     await d.dispose();
     expect(boxes.length).toBeGreaterThan(0);
@@ -108,7 +111,7 @@ describe('raw frames', () => {
     const bgr = new Uint8Array(rgb.length);
     for (let i = 0; i < rgb.length; i += 3) bgr.set([rgb[i + 2]!, rgb[i + 1]!, rgb[i]!], i);
     for (const input of ['float-nchw', 'uint8-nhwc'] as const) {
-      const d = await Detector.load(writeTinyModel(tmp.dir, { input }), quiet);
+      const d = await Detector.load(writeTinyModel(tmp, { input }), quiet);
       const fromPng = await d.detect(await encode(rgb, S, S), { threshold: 0.2 });
       expect(fromPng.length).toBeGreaterThan(0);
       expectSameDetections(await d.detect({ data: rgb, width: S, height: S, format: 'rgb' }, { threshold: 0.2 }), fromPng);
@@ -118,12 +121,12 @@ describe('raw frames', () => {
   });
 
   it('prepare/run/finish separately equal detect, and the next frame can be prepared while one runs', async () => {
-    const d = await Detector.load(writeTinyModel(tmp.dir), quiet);
+    const d = await Detector.load(writeTinyModel(tmp), quiet);
     const frames = [0, 1, 2].map((p) => ({ data: patternRgb(160, 120, p), width: 160, height: 120, format: 'rgb' as const }));
-    const direct: Detection[][] = [];
+    const direct: DetectionPixelsXYXY[][] = [];
     for (const f of frames) direct.push(await d.detect(f, { threshold: 0.2 }));
     let preparing = d.prepare(frames[0]!);
-    const piped: Detection[][] = [];
+    const piped: DetectionPixelsXYXY[][] = [];
     for (let i = 0; i < frames.length; i++) {
       const p = await preparing;
       const running = d.run(p);
@@ -142,13 +145,13 @@ describe('raw frames', () => {
 
 describe('detectBatch', () => {
   it.each([1, 'dynamic', 2] as const)('batch %s: a bad image is reported in its slot, the others equal single detections', async (batch) => {
-    const bad = join(tmp.dir, 'truncated.jpg');
+    const bad = join(tmp, 'truncated.jpg');
     const jpeg = await encode(patternRgb(64, 64), 64, 64, 'jpeg');
     writeFileSync(bad, jpeg.subarray(0, jpeg.length >> 1));
-    const d = await Detector.load(writeTinyModel(tmp.dir, { batch }), { ...quiet, maxBatch: 3 });
+    const d = await Detector.load(writeTinyModel(tmp, { batch }), { ...quiet, maxBatch: 3 });
     expect(d.batch).toBe(batch);
     const single = [await d.detect(png, { threshold: 0.2 }), await d.detect(png2, { threshold: 0.2 })];
-    const results = await d.detectBatch([png, bad, png2, join(tmp.dir, 'missing.png')], { threshold: 0.2 });
+    const results = await d.detectBatch([png, bad, png2, join(tmp, 'missing.png')], { threshold: 0.2 });
     await d.dispose();
     expect(results.map((r) => r.ok)).toEqual([true, false, true, false]);
     const [r0, r1, r2, r3] = results;
@@ -162,7 +165,7 @@ describe('detectBatch', () => {
 
 describe('load options and bad models', () => {
   it('threads, graph optimization off and no warm-up give the same detections', async () => {
-    const path = writeTinyModel(tmp.dir);
+    const path = writeTinyModel(tmp);
     const a = await Detector.load(path, quiet);
     const b = await Detector.load(path, { ...quiet, threads: 1, graphOptimization: 'disabled', warmup: false, providers: ['cuda', 'cpu'] });
     expect(b.provider).toBe('cpu');
@@ -174,24 +177,24 @@ describe('load options and bad models', () => {
   });
 
   it('an unknown device profile is an SsdError naming the known ones', async () => {
-    await expect(Detector.load(writeTinyModel(tmp.dir), { ...quiet, device: 'toaster' })).rejects.toThrow(/unknown device profile "toaster" \(known: .*cpu/);
+    await expect(Detector.load(writeTinyModel(tmp), { ...quiet, device: 'toaster' })).rejects.toThrow(/unknown device profile "toaster" \(known: .*cpu/);
   });
 
   it('a model whose heads do not match its metadata (labels edited after export) is refused', async () => {
-    const model = onnx.ModelProto.decode(readFileSync(writeTinyModel(tmp.dir, { postprocess: 'none' })));
+    const model = onnx.ModelProto.decode(readFileSync(writeTinyModel(tmp, { postprocess: 'none' })));
     const edited = { ...tinySpec(), labels: ['background', 'a', 'b'] };
     for (const p of model.metadataProps) if (p.key === 'ssd.spec') p.value = JSON.stringify(edited);
-    const path = join(tmp.dir, 'edited.onnx');
+    const path = join(tmp, 'edited.onnx');
     writeFileSync(path, onnx.ModelProto.encode(model).finish());
-    await expect(Detector.load(path, quiet)).rejects.toThrow(/edited\.onnx: output conf is \[1,\d+,11\], but its SSD metadata \(ssd-tiny96\) gives \[N,\d+,3\]/);
+    await expect(Detector.load(path, quiet)).rejects.toThrow(/edited\.onnx: output conf is float32 \[1,\d+,11\], but its SSD metadata \(ssd-tiny96\) gives float32 \[N,\d+,3\]/);
   });
 
   it('a model whose input is not an SSD image is refused, naming the shapes', async () => {
     // A one-node Relu model, [1, 3] -> [1, 3], carrying a real SSD's metadata.
-    const path = writeReluModel(join(tmp.dir, 'relu.onnx'), readOnnxHeader(writeTinyModel(tmp.dir)).props);
+    const path = writeReluModel(join(tmp, 'relu.onnx'), readOnnxHeader(writeTinyModel(tmp)).props);
     await expect(Detector.load(path, quiet)).rejects.toThrow(/relu\.onnx: input x is float32 \[1,3\], but its SSD metadata \(ssd-tiny96, float-nchw\) needs float32 \[N,3,96,96\]/);
     // The same graph without the metadata.
-    const plain = writeReluModel(join(tmp.dir, 'relu-plain.onnx'));
+    const plain = writeReluModel(join(tmp, 'relu-plain.onnx'));
     await expect(Detector.load(plain, quiet)).rejects.toThrow(/relu-plain\.onnx: no SSD metadata/);
   });
 });

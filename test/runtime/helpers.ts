@@ -1,19 +1,13 @@
 /** Small models and images for the runtime tests, made on the fly (no fixtures to go stale). */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import sharp from 'sharp';
-import type { InputLayout, PostprocessMode } from '../../core/model-metadata.js';
+import type { InputLayout, PostprocessMode } from '../../core/model-contract.js';
 import { specByName, type SsdSpec } from '../../core/specs.js';
 import { buildOnnxModel } from '../../export/index.js';
 
 export const tinySpec = (): SsdSpec => specByName('ssd-tiny');
-
-export function tempDir(prefix = 'ssd-runtime-'): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
 
 export interface TinyModelOptions {
   postprocess?: PostprocessMode;

@@ -3,15 +3,15 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SsdError } from '../../core/errors.js';
-import { META } from '../../core/model-metadata.js';
+import { META } from '../../core/model-contract.js';
 import { readModelMetadata, readOnnxHeader } from '../../runtime/onnx-metadata.js';
-import { tempDir, tinySpec, writeTinyModel } from './helpers.js';
+import { tinySpec, writeTinyModel } from './helpers.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const { onnx } = onnxProto;
-const tmp = tempDir();
-afterAll(tmp.cleanup);
+const tmp = tempDir('ssd-runtime-');
 
 /** protobuf varint and length-delimited field encoders, to hand-craft files. */
 function varint(n: number): number[] {
@@ -29,7 +29,7 @@ const entry = (k: string, v: string) => lenField(14, [...lenField(1, str(k)), ..
 
 describe('readOnnxHeader', () => {
   it('reads the same metadata_props as a full protobuf decode of an exported model', () => {
-    const path = writeTinyModel(tmp.dir, { postprocess: 'nms', input: 'uint8-nhwc' });
+    const path = writeTinyModel(tmp, { postprocess: 'nms', input: 'uint8-nhwc' });
     const header = readOnnxHeader(path);
     const decoded = onnx.ModelProto.decode(readFileSync(path));
     const expected = Object.fromEntries(decoded.metadataProps.map((p) => [p.key, p.value]));
@@ -52,25 +52,25 @@ describe('readOnnxHeader', () => {
       ...varint(97 * 8 + 0), ...varint(2 ** 40), // unknown large varint
       ...entry('ключ', 'wert 😀'),
     ]);
-    const path = join(tmp.dir, 'handmade.onnx');
+    const path = join(tmp, 'handmade.onnx');
     writeFileSync(path, bytes);
     expect(readOnnxHeader(path)).toEqual({ irVersion: 8, props: { first: 'before the graph', 'ключ': 'wert 😀' } });
   });
 
   it('a model without SSD metadata is named as such', () => {
-    const path = join(tmp.dir, 'plain.onnx');
+    const path = join(tmp, 'plain.onnx');
     writeFileSync(path, Uint8Array.from([...varint(8), 8, ...entry('author', 'someone')]));
     expect(() => readModelMetadata(path)).toThrow(/plain\.onnx: no SSD metadata/);
   });
 
   it('corrupt SSD metadata is a one-line SsdError', () => {
-    const path = join(tmp.dir, 'corrupt-meta.onnx');
+    const path = join(tmp, 'corrupt-meta.onnx');
     writeFileSync(path, Uint8Array.from([...varint(8), 8, ...entry(META.version, '1'), ...entry(META.spec, '{not json')]));
     expect(() => readModelMetadata(path)).toThrow(/corrupt SSD metadata/);
   });
 
   it('a directory is not a model', () => {
-    expect(() => readOnnxHeader(tmp.dir)).toThrow(`model ${tmp.dir}: not a file`);
+    expect(() => readOnnxHeader(tmp)).toThrow(`model ${tmp}: not a file`);
   });
 
   it.each([
@@ -80,9 +80,9 @@ describe('readOnnxHeader', () => {
     ['text', Buffer.from('this is not a model at all, just some words\n'), /not a valid ONNX file/],
     ['jpeg', Uint8Array.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 74, 70, 73, 70]), /not a valid ONNX file/],
   ] as const)('%s file -> SsdError naming the file', (name, content, message) => {
-    const path = join(tmp.dir, `${name}.onnx`);
+    const path = join(tmp, `${name}.onnx`);
     if (content === 'truncate') {
-      const full = readFileSync(writeTinyModel(tmp.dir, { seed: 11 }));
+      const full = readFileSync(writeTinyModel(tmp, { seed: 11 }));
       writeFileSync(path, full.subarray(0, Math.floor(full.length / 2)));
     } else if (content !== null) {
       writeFileSync(path, content);

@@ -1,16 +1,17 @@
 // Provider fallback: a profile's GPU providers are tried in order and skipped when their libraries are
 // missing (this machine has none), with one log line; the session then runs on CPU.
-import { describe, expect, it, afterAll } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { SsdError } from '../../core/errors.js';
 import { getProfile } from '../../devices/profiles.js';
-import { normaliseProviders, openSession } from '../../runtime/session.js';
-import { tempDir, writeTinyModel } from './helpers.js';
+import { normaliseProviders, openSession, resolveThreads } from '../../runtime/session.js';
+import { writeTinyModel } from './helpers.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const tmp = tempDir();
-afterAll(tmp.cleanup);
-const model = writeTinyModel(tmp.dir);
+const tmp = tempDir('ssd-runtime-');
+const model = writeTinyModel(tmp);
 
 describe('normaliseProviders', () => {
   it('appends CPU, drops duplicates and anything after CPU', () => {
@@ -50,8 +51,19 @@ describe('openSession', () => {
     expect(lines[0]).not.toMatch(/tensorrt|cuda/i);
   });
 
+  it('without a thread count: one intra-op thread per core, said in the log line', async () => {
+    // onnxruntime's own default is 1 on some VMs, which halves SSD300's speed (issue 13).
+    expect(resolveThreads(undefined)).toBe(availableParallelism());
+    expect(resolveThreads(0)).toBe(availableParallelism());
+    expect(resolveThreads(3)).toBe(3);
+    const lines: string[] = [];
+    const opened = await openSession(model, { log: (l) => lines.push(l) });
+    await opened.session.release();
+    expect(lines[0]).toContain(`(${availableParallelism()} threads = cores,`);
+  });
+
   it('a file onnxruntime rejects is a one-line SsdError naming it, on either thread', async () => {
-    const bad = join(tmp.dir, 'garbage.onnx');
+    const bad = join(tmp, 'garbage.onnx');
     writeFileSync(bad, Buffer.from('\x08\x08definitely not a graph'));
     for (const thread of ['worker', 'main'] as const) {
       const err = await openSession(bad, { providers: [{ name: 'cuda' }], thread, log: () => {} }).catch((e: unknown) => e);

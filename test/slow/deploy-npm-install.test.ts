@@ -5,19 +5,18 @@
  * the TypeScript checkout. About 30-60 s.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { specByName } from '../../core/specs.js';
 import { buildProfiles } from '../../devices/profiles.js';
 import { buildBundle } from '../../deploy/bundle.js';
 import { buildOnnxModel } from '../../export/build.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
-const tmp = mkdtempSync(join(tmpdir(), 'ssd-npm-bundle-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDir('ssd-npm-bundle-');
 
 describe('the runtime bundle installs with npm and runs on its own dependencies', () => {
   it('npm install --omit=dev --offline, then ssd detect matches the checkout', async () => {
@@ -48,9 +47,9 @@ describe('the runtime bundle installs with npm and runs on its own dependencies'
     expect(existsSync(join(out, 'node_modules', 'onnxruntime-node'))).toBe(true);
 
     const deployedJson = join(tmp, 'deployed.json');
-    execFileSync(process.execPath, ['bin/ssd.js', 'detect', 'model/model.onnx', image, '--json', deployedJson, '--threshold', '0.05'], { cwd: out, stdio: 'ignore' });
+    execFileSync(process.execPath, ['bin/ssd.js', 'detect', 'model/model.onnx', image, '--coco-results', deployedJson, '--threshold', '0.05'], { cwd: out, stdio: 'ignore' });
     const refJson = join(tmp, 'ref.json');
-    execFileSync(process.execPath, [join(REPO, 'bin/ssd.js'), 'detect', model, image, '--json', refJson, '--threshold', '0.05', '--device', 'cpu'], { cwd: REPO, stdio: 'ignore' });
+    execFileSync(process.execPath, [join(REPO, 'bin/ssd.js'), 'detect', model, image, '--coco-results', refJson, '--threshold', '0.05', '--device', 'cpu'], { cwd: REPO, stdio: 'ignore' });
     expect(JSON.parse(readFileSync(deployedJson, 'utf8'))).toEqual(JSON.parse(readFileSync(refJson, 'utf8')));
   }, 600_000);
 });

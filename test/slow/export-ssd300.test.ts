@@ -3,15 +3,13 @@
  * does, in every postprocess mode and in fp16. About 30-40 s and 1.5 GB per export on two shared cores
  * (134 s for the four).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { specByName } from '../../core/specs.js';
 import { exportOnnx } from '../../export/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'ssd-export-slow-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('ssd-export-slow-');
 
 describe('SSD300 export (slow)', () => {
   for (const [postprocess, fp16] of [['none', false], ['decode', false], ['nms', false], ['nms', true]] as const) {

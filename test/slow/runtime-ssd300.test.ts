@@ -3,18 +3,17 @@
 // (issue #4's goal: ratio >= 0.95 on this CPU; asserted at 0.9 because the machine is shared).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { specByName } from '../../core/specs.js';
 import { buildOnnxModel } from '../../export/index.js';
 import { benchModel, formatModelBench } from '../../runtime/bench.js';
 import { Detector } from '../../runtime/detector.js';
-import { tempDir } from '../runtime/helpers.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const tmp = tempDir('ssd-slow-runtime-');
-afterAll(tmp.cleanup);
 
 describe('SSD300 in the runtime', () => {
-  const path = join(tmp.dir, 'ssd300.onnx');
+  const path = join(tmp, 'ssd300.onnx');
   writeFileSync(path, buildOnnxModel({ spec: specByName('ssd300'), seed: 1, postprocess: 'decode' }));
 
   it('loads from its metadata alone (8732 boxes, 21 VOC classes) and detects on a synthetic image', async () => {

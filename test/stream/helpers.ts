@@ -1,21 +1,17 @@
 /** Shared pieces of the stream tests: free ports, fixture videos, a tiny model, child processes. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DIGIT_CLASSES, withBackground } from '../../core/labels.js';
 import { specByName, ssdTiny } from '../../core/specs.js';
 import { buildOnnxModel } from '../../export/build.js';
+import { WAIT_MS } from '../helpers/wait.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SSD_BIN = join(ROOT, 'bin', 'ssd.js');
 export const RTSP_SERVER = join(ROOT, 'test', 'stream', 'fixtures', 'rtsp-server.py');
-
-export function tempDir(prefix = 'ssd-stream-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
 
 /** A port nobody listens on right now (bound then released; loopback only). */
 export async function freePort(): Promise<number> {
@@ -41,7 +37,7 @@ export function tinyModel(dir: string, opts: { batch?: number | 'dynamic'; input
 export function testVideo(dir: string, frames: number, width = 320, height = 240, fps = 30): string {
   const path = join(dir, `test-${frames}-${width}x${height}.mp4`);
   const r = spawnSync('gst-launch-1.0', ['-q', 'videotestsrc', `num-buffers=${frames}`, 'pattern=ball', '!', `video/x-raw,width=${width},height=${height},framerate=${fps}/1`,
-    '!', 'videoconvert', '!', 'video/x-raw,format=I420', '!', 'x264enc', 'speed-preset=ultrafast', '!', 'mp4mux', '!', 'filesink', `location=${path}`], { timeout: 30_000 });
+    '!', 'videoconvert', '!', 'video/x-raw,format=I420', '!', 'x264enc', 'speed-preset=ultrafast', '!', 'mp4mux', '!', 'filesink', `location=${path}`], { timeout: WAIT_MS });
   if (r.status !== 0) throw new Error(`gst-launch failed: ${r.stderr?.toString()}`);
   return path;
 }
@@ -50,7 +46,7 @@ export function testVideo(dir: string, frames: number, width = 320, height = 240
 export async function startRtspServer(port: number, lifetimeS = 60, extra: string[] = []): Promise<{ proc: ChildProcess; url: string }> {
   const proc = spawn('/usr/bin/python3', [RTSP_SERVER, String(port), '--lifetime', String(lifetimeS), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('RTSP server did not start in 10 s')), 10_000);
+    const t = setTimeout(() => reject(new Error(`RTSP server did not print READY in ${WAIT_MS / 1000} s`)), WAIT_MS);
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
@@ -76,17 +72,20 @@ export function stop(proc: ChildProcess | undefined, signal: NodeJS.Signals = 'S
   });
 }
 
-/** Runs `ssd stream ...` as a child, collecting JSON lines and stderr, with a hard time limit. */
+/**
+ * Runs `ssd stream ...` as a child, collecting JSON lines and stderr. `limitMs` kills it (a hang
+ * bound, default WAIT_MS); tests wait on its output with `until`, never on time.
+ */
 export interface StreamRun {
   proc: ChildProcess;
   lines: Array<Record<string, unknown>>;
   stderr: () => string;
-  /** Resolves when `predicate` holds for the lines so far (checked on every new line). */
-  until(predicate: (lines: Array<Record<string, unknown>>) => boolean, timeoutMs: number, what: string): Promise<void>;
+  /** Resolves when `predicate` holds for the lines so far (checked on every new output); fails after `timeoutMs` (default WAIT_MS). */
+  until(predicate: (lines: Array<Record<string, unknown>>) => boolean, what: string, timeoutMs?: number): Promise<void>;
   exited: Promise<number | null>;
 }
 
-export function runSsdStream(args: string[], limitMs: number, env: NodeJS.ProcessEnv = {}): StreamRun {
+export function runSsdStream(args: string[], limitMs = 2 * WAIT_MS, env: NodeJS.ProcessEnv = {}): StreamRun {
   const proc = spawn(process.execPath, [SSD_BIN, 'stream', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const lines: Array<Record<string, unknown>> = [];
   let err = '';
@@ -107,7 +106,7 @@ export function runSsdStream(args: string[], limitMs: number, env: NodeJS.Proces
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => { clearTimeout(kill); resolve(code); }));
   return {
     proc, lines, stderr: () => err, exited,
-    until(predicate, timeoutMs, what) {
+    until(predicate, what, timeoutMs = WAIT_MS) {
       return new Promise((resolve, reject) => {
         const check = () => {
           if (predicate(lines)) {

@@ -10,7 +10,9 @@ import { StreamHttpServer, isLoopback, packedRgb, parseListenAddress } from '../
 import type { FrameRecord } from '../../runtime/stream/jsonl.js';
 import { BOX_COLOUR } from '../../runtime/stream/live-page.js';
 import { StreamMetrics } from '../../runtime/stream/metrics.js';
-import { runSsdStream, stop, tempDir, tinyModel, freePort } from './helpers.js';
+import { runSsdStream, stop, tinyModel, freePort } from './helpers.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { WAIT_MS } from '../helpers/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const running: Array<ChildProcess | undefined> = [];
@@ -32,6 +34,31 @@ function get(url: string, headers: Record<string, string> = {}): Promise<{ statu
     req.on('error', (e) => (String(e).includes('socket hang up') ? undefined : reject(e)));
     req.end();
   });
+}
+
+/**
+ * Subscribes to an SSE feed. `opened` resolves on the response headers: the server registers a
+ * client in the same tick as it writes them, so from then on a published record reaches us.
+ */
+function openFeed(url: string): { opened: Promise<void>; first: Promise<{ type: string; body: string }> } {
+  let opened!: () => void;
+  const openedP = new Promise<void>((resolve) => (opened = resolve));
+  const first = new Promise<{ type: string; body: string }>((resolve, reject) => {
+    const req = request(url, (res) => {
+      opened();
+      let body = '';
+      res.on('data', (d: Buffer) => {
+        body += d.toString();
+        if (body.includes('\ndata: ')) {
+          req.destroy();
+          resolve({ type: String(res.headers['content-type']), body });
+        }
+      });
+    });
+    req.on('error', (e) => (String(e).includes('socket hang up') ? undefined : reject(e)));
+    req.end();
+  });
+  return { opened: openedP, first };
 }
 
 describe('listen address and access rules', () => {
@@ -79,12 +106,12 @@ describe('routes', () => {
       expect(page.body).toContain('EventSource("events?frames=1" + q)');
       expect((await get(`${base}/nope?token=s3cret`)).status).toBe(404);
 
-      const feed = get(`${base}/events?token=s3cret`);
-      await new Promise((r) => setTimeout(r, 100));
+      const feed = openFeed(`${base}/events?token=s3cret`);
+      await feed.opened;
       const record: FrameRecord = { source: 'src0', uri: 'test://', frame: 1, pts: 0, ts: 1, wall: 2, latency_ms: 1, infer_ms: 1, width: 4, height: 2, detections: [] };
       const frame = { sourceId: 'src0', seq: 1, pts: 0, captureMs: 1, captureMono: 1, data: Buffer.alloc(24), width: 4, height: 2, format: 'rgb' as const, sourceWidth: 4, sourceHeight: 2 };
       server.publish(record, frame);
-      const ev = await feed;
+      const ev = await feed.first;
       expect(ev.type).toBe('text/event-stream');
       expect(ev.body).toContain(`data: ${JSON.stringify(record)}`);
     } finally {
@@ -95,6 +122,8 @@ describe('routes', () => {
 
 interface Cdp {
   send(method: string, params?: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /** Resolves with the params of the next event `method` (e.g. Page.loadEventFired). */
+  next(method: string): Promise<Record<string, unknown>>;
   close(): void;
 }
 
@@ -103,25 +132,33 @@ async function cdp(wsUrl: string): Promise<Cdp> {
   await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
   let id = 0;
   const waiting = new Map<number, (r: Record<string, unknown>) => void>();
+  const events = new Map<string, Array<(p: Record<string, unknown>) => void>>();
   ws.on('message', (data: Buffer) => {
-    const msg = JSON.parse(data.toString()) as { id?: number; result?: Record<string, unknown>; error?: unknown };
+    const msg = JSON.parse(data.toString()) as { id?: number; method?: string; params?: Record<string, unknown>; result?: Record<string, unknown>; error?: unknown };
     if (msg.id !== undefined) waiting.get(msg.id)?.(msg.result ?? { error: msg.error });
+    else if (msg.method) {
+      const fns = events.get(msg.method) ?? [];
+      events.delete(msg.method);
+      for (const f of fns) f(msg.params ?? {});
+    }
   });
   return {
     send: (method, params = {}) => new Promise((resolve) => { const i = ++id; waiting.set(i, resolve); ws.send(JSON.stringify({ id: i, method, params })); }),
+    next: (method) => new Promise((resolve) => events.set(method, [...(events.get(method) ?? []), resolve])),
     close: () => ws.close(),
   };
 }
 
 describe.skipIf(!existsSync(CHROMIUM))('live page in headless Chromium', () => {
-  it('shows the frames and draws the boxes (screenshot pixels), behind a token', async () => {
-    const dir = tempDir();
+  // A few seconds idle; the bound ends a hang only (every wait below is for an event or a page state).
+  it('shows the frames and draws the boxes (screenshot pixels), behind a token', { timeout: 4 * WAIT_MS }, async () => {
+    const dir = tempDir('ssd-stream-');
     const port = await freePort();
     // The demo source (moving digits, no GStreamer needed) with an untrained model whose threshold
     // leaves a handful of boxes per frame.
-    const run = runSsdStream(['--model', tinyModel(dir), '--threshold', '0.9', '--http', `127.0.0.1:${port}`, '--token', 'tok3n', '--no-json'], 45_000);
+    const run = runSsdStream(['--model', tinyModel(dir), '--threshold', '0.9', '--http', `127.0.0.1:${port}`, '--token', 'tok3n', '--no-json']);
     running.push(run.proc);
-    await run.until(() => run.stderr().includes('live page: http://127.0.0.1:'), 20_000, 'the live page');
+    await run.until(() => run.stderr().includes('live page: http://127.0.0.1:'), 'the live page');
 
     const chrome = spawn(CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
       '--disable-sync', '--no-first-run', `--user-data-dir=${dir}/chromium`, '--window-size=800,600', '--remote-debugging-port=0', '--remote-debugging-address=127.0.0.1', 'about:blank'],
@@ -129,7 +166,7 @@ describe.skipIf(!existsSync(CHROMIUM))('live page in headless Chromium', () => {
     running.push(chrome);
     const browserWs = await new Promise<string>((resolve, reject) => {
       let err = '';
-      const t = setTimeout(() => reject(new Error(`chromium did not start: ${err}`)), 20_000);
+      const t = setTimeout(() => reject(new Error(`chromium did not start in ${WAIT_MS / 1000} s: ${err}`)), WAIT_MS);
       chrome.stderr!.on('data', (d: Buffer) => {
         err += d.toString();
         const m = /DevTools listening on (ws:\/\/\S+)/.exec(err);
@@ -142,21 +179,40 @@ describe.skipIf(!existsSync(CHROMIUM))('live page in headless Chromium', () => {
     try {
       await page.send('Page.enable');
       // The page takes the token from its own URL and hands it to its feed.
+      const loaded = page.next('Page.loadEventFired');
       await page.send('Page.navigate', { url: `http://127.0.0.1:${port}/?token=tok3n` });
-      // Drawn once the canvas takes the frame size (256x256 demo frames).
-      const t0 = Date.now();
-      for (;;) {
-        const r = await page.send('Runtime.evaluate', { expression: 'document.querySelector("canvas")?.width ?? 0', returnByValue: true });
-        if ((r.result as { value: number }).value === 256) break;
-        if (Date.now() - t0 > 15_000) throw new Error(`live page never drew a frame; ssd stream stderr:\n${run.stderr()}`);
-        await new Promise((res) => setTimeout(res, 200));
+      await loaded;
+      // The page itself waits until its canvas shows a 256x256 demo frame with boxes drawn on it
+      // (pixels of the box colour, read back from the canvas), then closes its feed in the same tick
+      // so that nothing redraws before the screenshot. Waiting for that state, not for a time, is
+      // what keeps this test right on a loaded machine: frames and boxes arrive when they arrive.
+      const box = [parseInt(BOX_COLOUR.slice(1, 3), 16), parseInt(BOX_COLOUR.slice(3, 5), 16), parseInt(BOX_COLOUR.slice(5, 7), 16)];
+      const settled = await page.send('Runtime.evaluate', { awaitPromise: true, returnByValue: true, expression: `new Promise((resolve) => {
+        const box = ${JSON.stringify(box)};
+        const giveUp = setTimeout(() => resolve(-1), ${WAIT_MS});
+        const check = () => {
+          const c = document.querySelector("canvas");
+          const v = views.values().next().value;
+          if (c && c.width === 256 && v && !v.busy) {
+            const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            let n = 0;
+            for (let i = 0; i < d.length; i += 4) {
+              if (Math.abs(d[i] - box[0]) < 40 && Math.abs(d[i + 1] - box[1]) < 40 && Math.abs(d[i + 2] - box[2]) < 40) n++;
+            }
+            if (n > 200) { es.close(); clearTimeout(giveUp); resolve(n); return; }
+          }
+          setTimeout(check, 50);
+        };
+        check();
+      })` });
+      const inPage = (settled.result as { value?: number } | undefined)?.value;
+      if (!(typeof inPage === 'number' && inPage > 200)) {
+        throw new Error(`live page never showed a frame with boxes (${JSON.stringify(settled)}); ssd stream stderr:\n${run.stderr()}`);
       }
-      await new Promise((res) => setTimeout(res, 500));
       const shot = await page.send('Page.captureScreenshot', { format: 'png' });
       // SSD_STREAM_SHOT=path keeps the screenshot for a human to look at.
       if (process.env.SSD_STREAM_SHOT) writeFileSync(process.env.SSD_STREAM_SHOT, Buffer.from(shot.data as string, 'base64'));
       const { data, info } = await sharp(Buffer.from(shot.data as string, 'base64')).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-      const box = [parseInt(BOX_COLOUR.slice(1, 3), 16), parseInt(BOX_COLOUR.slice(3, 5), 16), parseInt(BOX_COLOUR.slice(5, 7), 16)];
       const rect = (await page.send('Runtime.evaluate', { expression: 'JSON.stringify(document.querySelector("canvas").getBoundingClientRect())', returnByValue: true })).result as { value: string };
       const { x, y, width, height } = JSON.parse(rect.value) as { x: number; y: number; width: number; height: number };
       let boxPixels = 0;

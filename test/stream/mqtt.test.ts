@@ -8,7 +8,9 @@ import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gstAvailable } from '../../runtime/stream/gst.js';
 import { parseMqttUrl, topicFor, validateTopic } from '../../runtime/stream/mqtt.js';
-import { freePort, runSsdStream, stop, tempDir, tinyModel } from './helpers.js';
+import { freePort, runSsdStream, stop, tinyModel } from './helpers.js';
+import { waitFor } from '../helpers/wait.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const MOSQUITTO = '/usr/sbin/mosquitto';
 const running: Array<ChildProcess | undefined> = [];
@@ -19,16 +21,15 @@ async function startBroker(dir: string, port: number): Promise<ChildProcess> {
   writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n`);
   const proc = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });
   running.push(proc);
-  const t0 = Date.now();
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
+  // Ready when it accepts a connection.
+  await waitFor(() => {
+    if (proc.exitCode !== null) throw new Error(`mosquitto exited with ${proc.exitCode}`);
+    return new Promise<boolean>((resolve) => {
       const s = connect(port, '127.0.0.1', () => { s.end(); resolve(true); });
       s.on('error', () => resolve(false));
     });
-    if (ok) return proc;
-    if (Date.now() - t0 > 5000) throw new Error('mosquitto did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  }, `mosquitto to listen on ${port}`);
+  return proc;
 }
 
 describe('MQTT options', () => {
@@ -44,7 +45,7 @@ describe('MQTT options', () => {
 
 describe.skipIf(!gstAvailable() || !existsSync(MOSQUITTO))('MQTT with a Mosquitto broker', () => {
   it('one message per frame at QoS 1; publishing resumes after the broker restarts', async () => {
-    const dir = tempDir();
+    const dir = tempDir('ssd-stream-');
     const model = tinyModel(dir);
     const port = await freePort();
     let broker = await startBroker(dir, port);
@@ -56,30 +57,26 @@ describe.skipIf(!gstAvailable() || !existsSync(MOSQUITTO))('MQTT with a Mosquitt
       });
       sub.on('message', (topic, payload) => received.push({ topic, rec: JSON.parse(payload.toString()) as Record<string, unknown> }));
       const run = runSsdStream(['test://ball?width=160&height=120&fps=30', '--model', model, '--threshold', '0.3',
-        '--mqtt', `mqtt://127.0.0.1:${port}`, '--topic', 'ssd/test/{source}', '--qos', '1'], 40_000);
+        '--mqtt', `mqtt://127.0.0.1:${port}`, '--topic', 'ssd/test/{source}', '--qos', '1', '--connect-timeout', '120']);
       running.push(run.proc);
-      const waitFor = async (n: number, what: string) => {
-        const t0 = Date.now();
-        while (received.length < n) {
-          if (Date.now() - t0 > 20_000) throw new Error(`timed out waiting for ${what}; stderr:\n${run.stderr()}`);
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      };
-      await waitFor(10, '10 messages');
+      const messages = (n: number, what: string) => waitFor(() => received.length >= n, what, { detail: run.stderr });
+      await messages(10, '10 messages');
       expect(received[0]!.topic).toBe('ssd/test/src0');
       // Every message is the frame's JSON line; frames arrive in order, none twice.
       const frames = received.map((m) => m.rec.frame as number);
       expect(frames.every((f, i) => i === 0 || f > frames[i - 1]!)).toBe(true);
-      const byFrame = new Map(run.lines.map((l) => [l.frame as number, l]));
       const m = received[3]!.rec;
-      expect(m).toEqual(byFrame.get(m.frame as number));
+      // The stdout line and the MQTT message travel separately: wait for the line too.
+      await run.until((lines) => lines.some((l) => l.frame === m.frame), `the JSON line of frame ${String(m.frame)}`);
+      expect(m).toEqual(run.lines.find((l) => l.frame === m.frame));
 
       await stop(broker);
       const lastBefore = received[received.length - 1]!.rec.frame as number;
-      await new Promise((r) => setTimeout(r, 300));
+      // Restart once ssd stream has seen the broker go (its one-line notice), not after a guessed pause.
+      await run.until(() => /mqtt: .*retrying every 2 s/.test(run.stderr()), 'ssd stream to notice the broker is gone');
       broker = await startBroker(dir, port);
       const n = received.length;
-      await waitFor(n + 10, 'messages after the broker restart');
+      await messages(n + 10, 'messages after the broker restart');
       expect(received[received.length - 1]!.rec.frame as number).toBeGreaterThan(lastBefore);
       expect(run.stderr()).toMatch(/mqtt: reconnected to mqtt:\/\/127\.0\.0\.1:\d+/);
       run.proc.kill('SIGTERM');
@@ -87,5 +84,5 @@ describe.skipIf(!gstAvailable() || !existsSync(MOSQUITTO))('MQTT with a Mosquitt
     } finally {
       sub.end(true);
     }
-  });
+  }, 900_000); // ~6 s idle; the bound ends a hang only
 });

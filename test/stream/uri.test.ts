@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SsdError } from '../../core/errors.js';
 import { parsePipelineSource, parseSourceUri, redactUri } from '../../runtime/stream/uri.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 describe('source URIs as jetson-inference users write them', () => {
   it('rtsp:// keeps credentials on the wire and hides the password everywhere else', () => {
@@ -23,7 +23,7 @@ describe('source URIs as jetson-inference users write them', () => {
   });
 
   it('files: file:// or a plain path, video extensions only, must exist', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ssd-uri-'));
+    const dir = tempDir('ssd-uri-');
     const clip = join(dir, 'clip.mp4');
     writeFileSync(clip, 'x');
     expect(parseSourceUri(clip)).toMatchObject({ desc: { kind: 'file', path: clip }, live: false });

@@ -4,12 +4,11 @@
  * TensorFlow.js layers model saved by tfjs-layers. Expected values come from index formulas on the
  * PyTorch-layout source arrays, written out below independently of the importer.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import onnxProto from 'onnx-proto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { WeightMap } from '../../core/checkpoint.js';
 import { SsdError } from '../../core/errors.js';
 import { VOC_CLASSES, withBackground } from '../../core/labels.js';
@@ -17,6 +16,7 @@ import { specByName, ssd300, ssd300Extras, vgg16AtrousLayers, type SsdSpec } fro
 import { importBackboneWeights, TORCHVISION_INPUT, type InputNormalization } from '../../train/backbone-import.js';
 import { createSsdModel } from '../../train/model.js';
 import { randomArray } from './reference.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const { onnx } = onnxProto;
 const DIV = 16;
@@ -189,13 +189,12 @@ let dir = '';
 const vgg = makeTorchVgg();
 beforeAll(async () => {
   await tf.setBackend('cpu');
-  dir = mkdtempSync(join(tmpdir(), 'ssd-backbone-'));
+  dir = tempDir('ssd-backbone-');
   writeOnnx(join(dir, 'torchvision.onnx'), vgg, 'torchvision');
   writeOnnx(join(dir, 'zoo.onnx'), vgg, 'zoo');
   writeOnnx(join(dir, 'vgg-12-convs.onnx'), vgg, 'torchvision', 12);
   await writeTfjs(dir, vgg);
 });
-afterAll(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
 
 describe('importBackboneWeights', () => {
   const spec = tinySpec();

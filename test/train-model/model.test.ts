@@ -7,6 +7,7 @@ import { SsdError } from '../../core/errors.js';
 import { CAFFE_INPUT, DEFAULT_POSTPROCESS, DEFAULT_VARIANCES, conv, maxpool, numDefaultBoxes, paramCount, specByName, ssd300Extras, ssd512Extras, vgg16AtrousLayers, type LayerSpec, type SsdSpec } from '../../core/specs.js';
 import { multiboxLoss } from '../../train/loss.js';
 import { createSsdModel } from '../../train/model.js';
+import { TENSORFLOW_INSTALLED, backendMissing, onBackend, useBackend } from './backends.js';
 import { randomArray } from './reference.js';
 
 function handSpec(layers: LayerSpec[], sources: SsdSpec['sources'], maps: Array<[number, number[]]>, inputSize: number, batchNorm = false): SsdSpec {
@@ -109,9 +110,9 @@ describe('createSsdModel', () => {
     m.dispose();
   });
 
-  for (const backend of ['cpu', 'wasm'] as const) {
-    it(`${backend}: gradients of the whole model (MultiBox loss) match finite differences for every variable`, async () => {
-      await tf.setBackend(backend);
+  for (const backend of ['cpu', 'wasm', 'tensorflow'] as const) {
+    it.skipIf(backendMissing(backend))(onBackend(backend, `${backend}: gradients of the whole model (MultiBox loss) match finite differences for every variable`), async () => {
+      await useBackend(backend);
       const spec = miniSpec();
       const m = createSsdModel(spec, { seed: 5 });
       const P = numDefaultBoxes(spec);
@@ -145,7 +146,7 @@ describe('createSsdModel', () => {
     });
   }
 
-  it('same seed -> same weights and the same outputs on cpu and wasm', async () => {
+  it(`same seed -> same weights and the same outputs on cpu, wasm${TENSORFLOW_INSTALLED ? ' and tensorflow' : ''}`, async () => {
     const spec = specByName('ssd-tiny');
     const img = () => tf.tensor4d(randomArray(96 * 96 * 3, 7).map((v) => v * 100), [1, 96, 96, 3]);
     await tf.setBackend('cpu');
@@ -153,18 +154,21 @@ describe('createSsdModel', () => {
     const outA = a.forward(img(), false);
     const confA = outA.conf.dataSync().slice();
     const wA = a.getWeights();
-    await tf.setBackend('wasm');
-    const b = createSsdModel(spec, { seed: 9 });
-    const outB = b.forward(img(), false);
-    const confB = outB.conf.dataSync();
-    for (const [name, t] of wA) expect(b.getWeights().get(name)!.data, name).toEqual(t.data);
-    let worst = 0;
-    const mag = Math.max(...Array.from(confA, Math.abs));
-    confA.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - confB[i]!) / mag); });
-    expect(worst).toBeLessThan(1e-4);
+    for (const backend of TENSORFLOW_INSTALLED ? (['wasm', 'tensorflow'] as const) : (['wasm'] as const)) {
+      await useBackend(backend);
+      const b = createSsdModel(spec, { seed: 9 });
+      const outB = b.forward(img(), false);
+      const confB = outB.conf.dataSync();
+      for (const [name, t] of wA) expect(b.getWeights().get(name)!.data, `${backend} ${name}`).toEqual(t.data);
+      let worst = 0;
+      const mag = Math.max(...Array.from(confA, Math.abs));
+      confA.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - confB[i]!) / mag); });
+      expect(worst, backend).toBeLessThan(1e-4);
+      b.dispose();
+    }
     const c = createSsdModel(spec, { seed: 10 });
     expect(c.getWeights().get('conv1_1/kernel')!.data).not.toEqual(wA.get('conv1_1/kernel')!.data);
-    [a, b, c].forEach((m) => m.dispose());
+    [a, c].forEach((m) => m.dispose());
     await tf.setBackend('cpu');
   });
 

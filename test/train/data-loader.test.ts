@@ -1,11 +1,14 @@
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { decodeBoxes } from '../../core/box-coding.js';
 import { defaultBoxes } from '../../core/default-boxes.js';
+import { applyExifOrientation } from '../../core/preprocess.js';
 import { ssdTiny } from '../../core/specs.js';
 import { buildPipeline, evalPipeline, ssdTrainPipeline } from '../../train/augment/pipeline.js';
-import { DataLoader, sampleBoxesXYXY, toDatasetBox } from '../../train/data-loader.js';
-import { rectanglesDataset, tempDir, writeFile } from './helpers.js';
+import { DataLoader, ImageSource, sampleBoxesXYXY, toDatasetBox } from '../../train/data-loader.js';
+import { rectanglesDataset, writeFile } from './helpers.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const spec = { ...ssdTiny(['background', 'red'], 64), name: 'tiny64' };
 
@@ -18,7 +21,7 @@ describe('data loader', () => {
   });
 
   it('targets decode back to the ground truth (no augmentation), matching as SSD-SPEC', async () => {
-    const dir = tempDir('loader');
+    const dir = tempDir('ssd-train-loader-');
     const ds = await rectanglesDataset(dir, [[[8, 8, 40, 40]], [[30, 10, 60, 30], [4, 40, 20, 62]]]);
     const priors = defaultBoxes(spec);
     const P = priors.length / 4;
@@ -47,7 +50,7 @@ describe('data loader', () => {
   });
 
   it('batches are a pure function of (seed, position): prefetching or not gives the same batch', async () => {
-    const dir = tempDir('loader-det');
+    const dir = tempDir('ssd-train-loader-det-');
     const ds = await rectanglesDataset(dir, Array.from({ length: 6 }, (_, i) => [[4 + i, 6, 30 + i, 40]] as [number, number, number, number][]));
     const steps = buildPipeline(ssdTrainPipeline(), spec);
     const a = new DataLoader({ dataset: ds, spec, steps, batchSize: 2, seed: 9, prefetch: 3 }, defaultBoxes(spec));
@@ -66,8 +69,29 @@ describe('data loader', () => {
     expect((await c.batch(0)).ids).not.toEqual((await d.batch(0)).ids);
   });
 
+  it('decodes upright per EXIF orientation (as ssd detect does) and 16-bit PNGs to 8 bits', async () => {
+    const dir = tempDir('ssd-train-loader-exif-');
+    // Stored 40x20, left half red, right half blue, tagged "rotate 90 clockwise to view".
+    const W = 40, H = 20;
+    const rgb = new Uint8Array(W * H * 3);
+    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) rgb.set(x < W / 2 ? [255, 0, 0] : [0, 0, 255], (y * W + x) * 3);
+    const jpeg = writeFile(join(dir, 'rotated.jpg'), await sharp(rgb, { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 95 }).withMetadata({ orientation: 6 }).toBuffer());
+    const img = (await new ImageSource().load(jpeg))!;
+    const stored = await sharp(jpeg, { autoOrient: false }).raw().toBuffer();
+    const want = applyExifOrientation({ data: new Uint8Array(stored), width: W, height: H, format: 'rgb' }, 6);
+    expect({ width: img.width, height: img.height }).toEqual({ width: 20, height: 40 });
+    expect(Buffer.compare(Buffer.from(img.dataHWC), Buffer.from(want.data))).toBe(0);
+    // The left (red) half is now on top.
+    expect(img.dataHWC[(2 * 20 + 10) * 3]).toBeGreaterThan(200);
+    expect(img.dataHWC[(37 * 20 + 10) * 3 + 2]).toBeGreaterThan(200);
+    const png16 = writeFile(join(dir, 'deep.png'), await sharp(Buffer.from(new Uint16Array(4 * 4 * 3).fill(65535).buffer), { raw: { width: 4, height: 4, channels: 3 } }).toColourspace('rgb16').png().toBuffer());
+    const deep = (await new ImageSource().load(png16))!;
+    expect(deep.dataHWC.length).toBe(4 * 4 * 3);
+    expect(Array.from(deep.dataHWC.subarray(0, 3))).toEqual([255, 255, 255]);
+  });
+
   it('a missing or corrupt image is skipped with one warning naming the file and reason, not a crash', async () => {
-    const dir = tempDir('loader-bad');
+    const dir = tempDir('ssd-train-loader-bad-');
     const ds = await rectanglesDataset(dir, [[[8, 8, 40, 40]], [[10, 10, 30, 30]], [[5, 5, 50, 50]]]);
     const corrupt = writeFile(join(dir, 'corrupt.png'), Buffer.from('this is not a png'));
     ds.samples[1] = { ...ds.samples[1]!, imagePath: corrupt };

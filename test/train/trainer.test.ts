@@ -1,13 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadCheckpoint } from '../../core/checkpoint.js';
 import { paramSpecs, ssdTiny } from '../../core/specs.js';
 import { selectBackend } from '../../train/backend.js';
 import { DEFAULT_RECIPE, type TrainConfig } from '../../train/config.js';
 import { ssdTrainPipeline } from '../../train/augment/pipeline.js';
-import { CURVE_FILE, savedConfig, train, type TrainerState } from '../../train/trainer.js';
-import { digitsDataset, tempDir } from './helpers.js';
+import { CURVE_FILE, LABELS_FILE, savedConfig, train } from '../../train/trainer.js';
+import { backendMissing, onBackend, useBackend } from '../train-model/backends.js';
+import { digitsDataset } from './helpers.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const labels = ['background', ...'0123456789'.split('')];
 const spec = { ...ssdTiny(labels, 64), name: 'tiny64-bn', batchNorm: true };
@@ -25,18 +27,27 @@ describe('trainer', () => {
     await selectBackend('wasm', { log: () => {} });
   });
 
-  it('N + resume N iterations give the same losses as 2N straight (weights, momentum, data stream restored)', async () => {
-    const ds = await digitsDataset(tempDir('resume-data'), 6, { size: 64, minDigitSize: 16, maxDigitSize: 30 });
+  for (const backend of ['tensorflow', 'wasm'] as const) it.skipIf(backendMissing(backend))(onBackend(backend, `${backend}: N + resume N iterations give the same losses as 2N straight (weights, momentum, data stream restored)`), async () => {
+    await useBackend(backend);
+    const ds = await digitsDataset(tempDir('ssd-train-resume-data-'), 6, { size: 64, minDigitSize: 16, maxDigitSize: 30 });
     const quiet = { progress: false, log: () => {}, handleSigint: false } as const;
-    const straight = await train({ config: config(6), trainSet: ds, outDir: tempDir('straight'), ...quiet });
-    const out = tempDir('resumed');
+    const straight = await train({ config: config(6), trainSet: ds, outDir: tempDir('ssd-train-straight-'), ...quiet });
+    const out = tempDir('ssd-train-resumed-');
     const first = await train({ config: config(6), trainSet: ds, outDir: out, stopAfter: 3, ...quiet });
     expect(first.iteration).toBe(3);
     const ckpt = loadCheckpoint(out);
-    const state = ckpt.state as unknown as TrainerState;
-    expect(state.iteration).toBe(3);
-    expect(state.microBatches).toBe(6);
-    expect(state.rng).toEqual({ seed: 5, microBatches: 6 });
+    // The typed training record (core/checkpoint.ts): position in the stream, seed, config, history.
+    const record = ckpt.training!;
+    expect(record.iteration).toBe(3);
+    expect(record.totalIterations).toBe(6);
+    expect(record.microBatches).toBe(6);
+    expect(record.seed).toBe(5);
+    expect(record.data).toBe(`${ds.name} (6 images)`);
+    expect(record.config.name).toBe('test');
+    expect(record.history.iterations).toEqual([0, 1, 2]);
+    // Batch norm: the first conv learns at the plain rate (the multiplier is for from-scratch trunks without it).
+    expect(record.config.train.firstConvLrMult).toBe(1);
+    expect(readFileSync(join(out, LABELS_FILE), 'utf8')).toBe(`${labels.slice(1).join('\n')}\n`);
     // Weights, batch-norm statistics and one momentum buffer per trainable tensor.
     for (const p of paramSpecs(spec)) {
       expect(ckpt.weights.has(p.name)).toBe(true);
@@ -55,18 +66,29 @@ describe('trainer', () => {
   });
 
   it('Ctrl-C finishes the step, saves a checkpoint and reports the interruption', async () => {
-    const ds = await digitsDataset(tempDir('sigint-data'), 4, { size: 64, minDigitSize: 16, maxDigitSize: 30 });
-    const out = tempDir('sigint');
-    const lines: string[] = [];
-    const run = train({ config: { ...config(200), train: { ...config(200).train, accumulate: 1 } }, trainSet: ds, outDir: out, progress: false, log: (l) => lines.push(l) });
-    setTimeout(() => process.emit('SIGINT'), 1500);
-    const r = await run;
+    const ds = await digitsDataset(tempDir('ssd-train-sigint-data-'), 4, { size: 64, minDigitSize: 16, maxDigitSize: 30 });
+    const out = tempDir('ssd-train-sigint-');
+    // Ctrl-C once the first step is done, i.e. on the progress line it prints (not after a guessed
+    // time: on a loaded machine the setup alone can take seconds). The progress bar writes to stderr.
+    let stderr = '';
+    let sent = false;
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stderr += String(chunk);
+      if (!sent && /iter [1-9]\d*\/200/.test(stderr)) {
+        sent = true;
+        setImmediate(() => process.emit('SIGINT'));
+      }
+      return true;
+    });
+    const r = await train({ config: { ...config(200), train: { ...config(200).train, accumulate: 1 } }, trainSet: ds, outDir: out, log: () => {} })
+      .finally(() => write.mockRestore());
     expect(r.interrupted).toBe(true);
     expect(r.iteration).toBeGreaterThan(0);
     expect(r.iteration).toBeLessThan(200);
     expect(existsSync(join(out, 'checkpoint.ssdckpt'))).toBe(true);
-    expect((loadCheckpoint(out).state as unknown as TrainerState).iteration).toBe(r.iteration);
-    expect(lines.some((l) => l.includes('Ctrl-C'))).toBe(true);
+    expect(loadCheckpoint(out).training!.iteration).toBe(r.iteration);
+    expect(sent).toBe(true);
+    expect(stderr).toContain('Ctrl-C: finishing this step');
     expect(process.listenerCount('SIGINT')).toBe(0);
   });
 });

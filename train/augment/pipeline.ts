@@ -4,6 +4,8 @@
  * (from code or a JSON config) and turns it into steps; `runPipeline` applies them in order.
  */
 import { SsdError } from '../../core/errors.js';
+import { didYouMean } from '../../core/nearest-names.js';
+import { meanRGB } from '../../core/preprocess.js';
 import type { SsdSpec } from '../../core/specs.js';
 import { Expand } from './expand.js';
 import { MinIoURandomCrop, type MinIoURandomCropParams } from './min-iou-random-crop.js';
@@ -41,12 +43,6 @@ export function evalPipeline(): StepConfig[] {
   return [{ type: 'Resize' }, { type: 'Normalize' }];
 }
 
-/** The spec's mean converted to RGB (what the steps before Normalize work in). */
-export function meanRGB(spec: SsdSpec): [number, number, number] {
-  const m = spec.input.mean;
-  return spec.input.channelOrder === 'bgr' ? [m[2], m[1], m[0]] : [m[0], m[1], m[2]];
-}
-
 const ALLOWED: Record<StepConfig['type'], string[]> = {
   PhotoMetricDistortion: ['brightnessDelta', 'contrastRange', 'saturationRange', 'hueDelta', 'p'],
   Expand: ['ratioRange', 'p', 'meanRGB'],
@@ -64,8 +60,13 @@ export function buildPipeline(configs: unknown, spec: SsdSpec, where = 'augment'
     if (typeof raw !== 'object' || raw === null) throw new SsdError(`${at} must be an object with a "type"`);
     const c = raw as Record<string, unknown>;
     const type = c.type as StepConfig['type'];
-    if (typeof type !== 'string' || !(type in ALLOWED)) throw new SsdError(`${at}.type must be one of ${Object.keys(ALLOWED).join(', ')}, got ${JSON.stringify(c.type)}`);
-    for (const key of Object.keys(c)) if (key !== 'type' && !ALLOWED[type].includes(key)) throw new SsdError(`${at}: ${type} has no parameter "${key}" (known: ${ALLOWED[type].join(', ') || 'none'})`);
+    if (typeof type !== 'string' || !(type in ALLOWED)) {
+      const hint = typeof c.type === 'string' ? didYouMean(c.type, Object.keys(ALLOWED)) : '';
+      throw new SsdError(`${at}.type must be one of ${Object.keys(ALLOWED).join(', ')}, got ${JSON.stringify(c.type)}${hint}`);
+    }
+    for (const key of Object.keys(c)) {
+      if (key !== 'type' && !ALLOWED[type].includes(key)) throw new SsdError(`${at}: ${type} has no parameter "${key}"${didYouMean(key, ALLOWED[type])} (known: ${ALLOWED[type].join(', ') || 'none'})`);
+    }
     for (const [key, v] of Object.entries(c)) {
       if (key === 'type') continue;
       const ok = Array.isArray(v) ? v.every((x) => typeof x === 'number' && Number.isFinite(x)) : typeof v === 'number' && Number.isFinite(v);
@@ -84,7 +85,7 @@ function makeStep(c: StepConfig, spec: SsdSpec): AugStep {
   const { type: _type, ...params } = c;
   switch (c.type) {
     case 'PhotoMetricDistortion': return new PhotoMetricDistortion(params as Partial<PhotoMetricDistortionParams>);
-    case 'Expand': return new Expand({ meanRGB: meanRGB(spec), ...(params as object) });
+    case 'Expand': return new Expand({ meanRGB: meanRGB(spec.input), ...(params as object) });
     case 'MinIoURandomCrop': return new MinIoURandomCrop(params as Partial<MinIoURandomCropParams>);
     case 'RandomFlip': return new RandomFlip(params as { p?: number });
     case 'Resize': return new Resize({ size: c.size ?? spec.inputSize });

@@ -1,21 +1,17 @@
 /**
- * Convolutions that train on every TensorFlow.js backend.
- *
- * Two gaps of tfjs 4.22 (measured, see docs/train-model.md): the conv2D gradient throws for dilation > 1
- * on every backend, and the wasm backend has no Conv2DBackpropFilter kernel. So:
- *  - a dilated (atrous) conv is computed as spaceToBatchND -> plain conv -> batchToSpaceND, whose
- *    gradients are the same three ops in reverse, and exist everywhere;
- *  - the filter gradient is computed with forward ops every backend has: one conv on transposed
- *    tensors (default), or one matMul per kernel tap (im2col without materialising the patch matrix);
- *  - the input gradient is a forward conv too, because wasm's Conv2DBackpropInput is a slow scalar loop.
+ * Convolutions with Caffe geometry (symmetric zero pad, stride, dilation) that train on every
+ * TensorFlow.js backend. Gaps of tfjs 4.22 (measured; test/train-model/layers.test.ts re-checks them):
+ *  - the conv2D gradient throws for dilation > 1 on every backend, so an atrous conv is
+ *    spaceToBatchND -> plain conv -> batchToSpaceND, whose gradients exist everywhere;
+ *  - the tensorflow backend accepts only 'valid'/'same' padding (Conv2D and Conv2DBackpropInput), so
+ *    an explicit pad is 'same' where that is the same geometry, else tf.pad then 'valid';
+ *  - the wasm backend has no Conv2DBackpropFilter kernel and its Conv2DBackpropInput is a scalar loop
+ *    (74 of 103 s of an SSD300 step); the cpu backend's two are scalar loops too. On those backends both
+ *    gradients are computed as forward convs (XNNPACK on wasm), in one tf.customGrad per conv.
+ * This is the only place that changes how conv gradients are computed: the trainer, the step benchmark
+ * and the tests all go through it, and it decides per call from the active backend.
  */
 import * as tf from '@tensorflow/tfjs';
-
-/**
- * How the filter gradient is computed: tfjs' own kernel, one matMul per kernel tap, one forward conv
- * on transposed tensors, or 'auto' (the fastest measured for the backend).
- */
-export type FilterGradMode = 'auto' | 'native' | 'matmul' | 'transposed-conv';
 
 export interface ConvGeometry {
   stride: number;
@@ -24,53 +20,31 @@ export interface ConvGeometry {
 }
 
 /**
- * Backends where the transposed conv wins: wasm has no filter-gradient kernel at all, and the cpu
- * backend's one is a slow scalar loop. Measured on an ssd-tiny step (docs/train-model.md): cpu 571 ms
- * vs 997 (per-tap matMul) vs ~3000 (native); wasm 104 ms vs 169 (matMul).
+ * Backends whose conv gradient kernels are slow scalar loops (or missing), where the forward-conv
+ * gradients below win. Measured on an ssd-tiny step: cpu 571 ms (forward convs) vs ~3 s (tfjs'
+ * kernels); on wasm tfjs has no filter-gradient kernel at all. The tensorflow backend keeps its own
+ * kernels (oneDNN/Eigen on CPU, cuDNN on GPU): see docs/train-model.md for the measurement.
  */
-const CUSTOM_BACKENDS = new Set(['wasm', 'cpu']);
+const FORWARD_CONV_GRADIENT_BACKENDS = new Set(['wasm', 'cpu']);
 
-export function resolveFilterGradMode(mode: FilterGradMode): Exclude<FilterGradMode, 'auto'> {
-  if (mode !== 'auto') return mode;
-  const backend = tf.getBackend();
-  if (CUSTOM_BACKENDS.has(backend)) return 'transposed-conv';
-  return tf.getKernel('Conv2DBackpropFilter', backend) !== undefined ? 'native' : 'transposed-conv';
+/** Whether convs on `backend` (default: the active one) use the forward-conv gradients of this file. */
+export function usesForwardConvGradients(backend: string = tf.getBackend()): boolean {
+  return FORWARD_CONV_GRADIENT_BACKENDS.has(backend);
 }
 
 /**
- * dL/dw for y = conv2d(x, w, stride, pad): for each tap (i, j),
- * dw[i, j] = sum over (n, oy, ox) of xPadded[n, i + s*oy, j + s*ox, :]^T dy[n, oy, ox, :].
+ * dL/dw for y = conv2d(x, w, stride, pad) as one forward conv on transposed tensors: the input channels
+ * become the batch, the batch becomes the channels, and dy is the filter, dilated by the stride:
+ * dw[i, j, ci, co] = sum over (n, oy, ox) of xPadded[n, i + s*oy, j + s*ox, ci] * dy[n, oy, ox, co].
  */
-export function conv2dFilterGradMatmul(x: tf.Tensor4D, dy: tf.Tensor4D, kernel: number, stride: number, pad: number): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [n, , , cin] = x.shape;
-    const [, oh, ow, cout] = dy.shape;
-    const xp = pad > 0 ? tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]) : x;
-    const dy2 = dy.reshape([n * oh * ow, cout]);
-    const taps: tf.Tensor2D[] = [];
-    for (let i = 0; i < kernel; i++) {
-      for (let j = 0; j < kernel; j++) {
-        const patch = stride === 1
-          ? tf.slice(xp, [0, i, j, 0], [n, oh, ow, cin])
-          : tf.stridedSlice(xp, [0, i, j, 0], [n, i + stride * (oh - 1) + 1, j + stride * (ow - 1) + 1, cin], [1, stride, stride, 1]) as tf.Tensor4D;
-        taps.push(tf.matMul(patch.reshape([n * oh * ow, cin]), dy2, true, false));
-      }
-    }
-    return tf.stack(taps).reshape([kernel, kernel, cin, cout]) as tf.Tensor4D;
-  });
-}
-
-/**
- * The same dL/dw as one forward conv on transposed tensors: the input channels become the batch, the
- * batch becomes the channels, and dy is the filter, dilated by the forward stride.
- */
-export function conv2dFilterGradTransposed(x: tf.Tensor4D, dy: tf.Tensor4D, kernel: number, stride: number, pad: number): tf.Tensor4D {
+export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, kernel: number, stride: number, pad: number): tf.Tensor4D {
   return tf.tidy(() => {
     const xp = pad > 0 ? tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]) : x;
     const a = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D;
     const f = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D;
     const g = tf.conv2d(a, f, 1, 'valid', 'NHWC', stride);
     const [cin, , , cout] = g.shape;
+    // Rows/columns of padding the last window never reads give extra outputs: crop to the kernel.
     return tf.transpose(tf.slice(g, [0, 0, 0, 0], [cin, kernel, kernel, cout]), [1, 2, 0, 3]) as tf.Tensor4D;
   });
 }
@@ -88,10 +62,9 @@ function padOrCrop(x: tf.Tensor4D, top: number, bottom: number, left: number, ri
 /**
  * dL/dx for y = conv2d(x, w, stride, pad) as a forward conv: dy with (stride - 1) zeros between
  * entries, padded by kernel - 1 - pad, correlated with the kernel flipped in space and transposed in
- * (in, out). The wasm backend's Conv2DBackpropInput is a scalar loop (74 of 103 s of an SSD300 step,
- * measured); its Conv2D runs on XNNPACK.
+ * (in, out).
  */
-export function conv2dInputGradForward(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: [number, number, number, number], stride: number, pad: number): tf.Tensor4D {
+export function conv2dInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: [number, number, number, number], stride: number, pad: number): tf.Tensor4D {
   return tf.tidy(() => {
     const [n, oh, ow, cout] = dy.shape;
     const [, h, wd] = xShape;
@@ -108,22 +81,56 @@ export function conv2dInputGradForward(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: 
   });
 }
 
-/** Undilated conv with explicit symmetric zero padding; the filter gradient per `mode`. */
-export function conv2dPlain(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: number, mode: FilterGradMode = 'auto'): tf.Tensor4D {
-  const resolved = resolveFilterGradMode(mode);
-  if (resolved === 'native') return tf.conv2d(x, w, stride, pad);
-  const filterGrad = resolved === 'matmul' ? conv2dFilterGradMatmul : conv2dFilterGradTransposed;
+/**
+ * True when TF's 'same' padding is exactly the Caffe geometry for this input: the same top/left pad
+ * and the same number of outputs (the bottom/right pad then only adds zeros no window reads).
+ */
+function sameIsCaffe(size: number, k: number, stride: number, pad: number): boolean {
+  const outSame = Math.ceil(size / stride);
+  const total = Math.max((outSame - 1) * stride + k - size, 0);
+  return Math.floor(total / 2) === pad && outSame === Math.floor((size + 2 * pad - k) / stride) + 1;
+}
+
+/** x[:, ::s, ::s, :] from ops that have gradients everywhere (tfjs has no StridedSlice gradient). */
+function everyStridePixel(x: tf.Tensor4D, s: number): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const oh = Math.ceil(h / s), ow = Math.ceil(w / s);
+  const padded = tf.pad(x, [[0, 0], [0, oh * s - h], [0, ow * s - w], [0, 0]]);
+  return tf.reshape(tf.slice(tf.reshape(padded, [n, oh, s, ow, s, c]), [0, 0, 0, 0, 0, 0], [n, oh, 1, ow, 1, c]), [n, oh, ow, c]);
+}
+
+/** The conv with the backend's own gradient kernels and only 'valid'/'same' padding (tensorflow). */
+function conv2dNativeGrad(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: number): tf.Tensor4D {
+  const k = w.shape[0];
+  if (k === 1 && pad === 0) {
+    // A 1x1 conv is a matMul over (every stride-th) pixel. libtensorflow 2.21's oneDNN
+    // Conv2DBackpropInput dies with SIGFPE on some 1x1 shapes (1024 -> 256 channels, SSD300's conv6_1,
+    // at any size and batch; 256 -> 1024 at stride 2): as a matMul the gradients are matMuls, and
+    // oneDNN stays on for the rest (~1.8x faster than TF_ENABLE_ONEDNN_OPTS=0 on the digits step).
+    const xs = stride > 1 ? everyStridePixel(x, stride) : x;
+    const [n, h, wd, cin] = xs.shape;
+    const cout = w.shape[3];
+    return tf.reshape(tf.matMul(tf.reshape(xs, [n * h * wd, cin]), tf.reshape(w, [cin, cout])), [n, h, wd, cout]);
+  }
+  if (pad === 0) return tf.conv2d(x, w, stride, 'valid');
+  if (sameIsCaffe(x.shape[1], k, stride, pad) && sameIsCaffe(x.shape[2], k, stride, pad)) return tf.conv2d(x, w, stride, 'same');
+  return tf.conv2d(tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]), w, stride, 'valid');
+}
+
+/** Undilated conv with symmetric zero padding; gradients as forward convs where that is faster. */
+export function conv2dPlain(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: number): tf.Tensor4D {
+  if (!usesForwardConvGradients()) return conv2dNativeGrad(x, w, stride, pad);
   const kernel = w.shape[0];
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [x4, w4, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.GradSaveFunc];
     save([x4, w4]);
     return {
+      // wasm and cpu take a numeric pad in the forward kernel itself.
       value: tf.conv2d(x4, w4, stride, pad),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
         const dy4 = dy as tf.Tensor4D;
-        const dx = conv2dInputGradForward(dy4, ws, xs.shape, stride, pad);
-        return [dx, filterGrad(xs, dy4, kernel, stride, pad)];
+        return [conv2dInputGrad(dy4, ws, xs.shape, stride, pad), conv2dFilterGrad(xs, dy4, kernel, stride, pad)];
       },
     };
   });
@@ -135,7 +142,7 @@ export function conv2dPlain(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad:
  * run a plain VALID conv on each, and interleave the results back (batchToSpaceND). Extra zeros at the
  * end make the padded side a multiple of the dilation; the matching extra outputs are cropped.
  */
-export function conv2dAtrous(x: tf.Tensor4D, w: tf.Tensor4D, pad: number, dilation: number, mode: FilterGradMode = 'auto'): tf.Tensor4D {
+export function conv2dAtrous(x: tf.Tensor4D, w: tf.Tensor4D, pad: number, dilation: number): tf.Tensor4D {
   return tf.tidy(() => {
     const [, h, wd] = x.shape;
     const k = w.shape[0];
@@ -146,16 +153,16 @@ export function conv2dAtrous(x: tf.Tensor4D, w: tf.Tensor4D, pad: number, dilati
     const extraH = (dilation - ((h + 2 * pad) % dilation)) % dilation;
     const extraW = (dilation - ((wd + 2 * pad) % dilation)) % dilation;
     const split = tf.spaceToBatchND(x, [dilation, dilation], [[pad, pad + extraH], [pad, pad + extraW]]) as tf.Tensor4D;
-    const y = conv2dPlain(split, w, 1, 0, mode);
+    const y = conv2dPlain(split, w, 1, 0);
     return tf.batchToSpaceND(y, [dilation, dilation], [[0, extraH], [0, extraW]]) as tf.Tensor4D;
   });
 }
 
-/** Conv without bias with Caffe geometry (symmetric zero pad, stride, dilation), trainable everywhere. */
-export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: ConvGeometry, mode: FilterGradMode = 'auto'): tf.Tensor4D {
+/** Conv without bias with Caffe geometry, trainable on every backend. */
+export function conv2dTrainable(x: tf.Tensor4D, w: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
   if (g.dilation > 1) {
     if (g.stride !== 1) throw new Error(`conv with dilation ${g.dilation} and stride ${g.stride}: only stride 1 is supported with dilation`);
-    return conv2dAtrous(x, w, g.pad, g.dilation, mode);
+    return conv2dAtrous(x, w, g.pad, g.dilation);
   }
-  return conv2dPlain(x, w, g.stride, g.pad, mode);
+  return conv2dPlain(x, w, g.stride, g.pad);
 }
