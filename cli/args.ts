@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { SsdError, oneLine } from '../core/errors.js';
+import { nearestNames } from '../core/nearest-names.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
@@ -43,38 +44,8 @@ export interface RenamedFlag {
   now: string;
 }
 
-/** Edit distance with adjacent transpositions (optimal string alignment). */
-export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
-    }
-  }
-  return d[a.length]![b.length]!;
-}
-
-/**
- * The known names (flags, commands) a mistyped one most likely meant: those it abbreviates (`--thresh` ->
- * `--threshold`) or is a couple of edits away from (`--treshold`, `--theshold`), closest first; at
- * most three when several are equally close; none when nothing is close.
- */
-export function nearestNames(typed: string, known: readonly string[]): string[] {
-  const t = typed.replace(/^-+/, '').toLowerCase();
-  if (t === '') return [];
-  const scored = known.map((k) => {
-    const dist = editDistance(t, k.toLowerCase());
-    // An abbreviation counts as close whatever its length; otherwise allow about one edit in three.
-    const prefix = k.toLowerCase().startsWith(t) && t.length >= 2;
-    return { k, score: prefix ? 0.5 : dist, close: prefix || dist <= Math.max(1, Math.floor(Math.max(t.length, k.length) / 3)) };
-  }).filter((s) => s.close);
-  if (scored.length === 0) return [];
-  const best = Math.min(...scored.map((s) => s.score));
-  return scored.filter((s) => s.score === best).map((s) => s.k).slice(0, 3);
-}
+// One home for "did you mean": core/nearest-names.ts (config keys use it too).
+export { editDistance, nearestNames } from '../core/nearest-names.js';
 
 /** Node's parseArgs errors in the CLI's words (parseArgs' own text mentions positionals and '--'). */
 function flagError(command: string, err: unknown, options: OptionSpec, argv: readonly string[]): SsdError {

@@ -136,7 +136,7 @@ export function decodeCheckpoint(bytes: Uint8Array, where = 'checkpoint'): Check
   try {
     header = JSON.parse(buf.toString('utf8', 12, 12 + jsonLen)) as Header;
   } catch (err) {
-    throw new SsdError(`${where}: corrupt header (${(err as Error).message})`);
+    throw new SsdError(`${where}: corrupt header (${(err as Error).message})`, { cause: err });
   }
   if (header.format !== 'ssd-checkpoint' || header.version !== 1 || !Array.isArray(header.tensors)) throw new SsdError(`${where}: unsupported checkpoint format`);
   const spec = validateSpec(header.spec);

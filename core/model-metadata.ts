@@ -55,7 +55,7 @@ export function metadataFromProps(props: Record<string, string>, where = 'model'
     spec = JSON.parse(props[META.spec]!) as SsdSpec;
     training = props[META.training] ? (JSON.parse(props[META.training]!) as TrainingInfo) : undefined;
   } catch (err) {
-    throw new SsdError(`${where}: corrupt SSD metadata (${(err as Error).message})`);
+    throw new SsdError(`${where}: corrupt SSD metadata (${(err as Error).message})`, { cause: err });
   }
   const inputLayout = props[META.inputLayout] as InputLayout;
   if (!INPUT_LAYOUTS.includes(inputLayout)) throw new SsdError(`${where}: metadata ${META.inputLayout} must be one of ${INPUT_LAYOUTS.join(', ')}`);

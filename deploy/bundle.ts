@@ -146,7 +146,7 @@ async function loadTranspiler(): Promise<Transpile> {
       try {
         return esbuild.transformSync(source, { loader: 'ts', format: 'esm', target: 'node20', sourcefile: fileName }).code;
       } catch (err) {
-        throw new SsdError(`bundle: ${fileName}: ${oneLine(err)}`);
+        throw new SsdError(`bundle: ${fileName}: ${oneLine(err)}`, { cause: err });
       }
     };
   } catch (err) {
@@ -260,8 +260,10 @@ export async function buildBundle(o: BundleOptions): Promise<Bundle> {
 
   copyInto(dirname(o.modelPath), basename(o.modelPath), o.outDir, 'model/model.onnx');
   writeFile(o.outDir, 'profile.json', `${JSON.stringify(o.profile, null, 2)}\n`);
-  writeFile(o.outDir, 'ssd.env', envFile(o.service));
+  // RTSP passwords and the HTTP token: readable by its owner only (rsync -a keeps the mode).
+  writeFile(o.outDir, 'ssd.env', envFile(o.service), 0o600);
   writeFile(o.outDir, `${o.service.serviceName}.service`, systemdUnit(o.service));
+  writeFile(o.outDir, 'README.md', bundleReadme(o.profile, o.service));
 
   const files = listFiles(o.outDir);
   const hash = createHash('sha256');
@@ -296,3 +298,47 @@ export function formatBytes(n: number): string {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
+
+/** How to install and run the bundle by hand (what `ssd deploy` otherwise does over ssh). */
+export function bundleReadme(profile: DeviceProfile, service: ServiceOptions): string {
+  const base = service.baseDir;
+  const user = service.user && service.user !== 'root' ? service.user : 'root';
+  const name = service.serviceName;
+  return `# ssd runtime bundle for ${profile.name}
+
+${profile.description}. Made by \`ssd deploy --to-dir\`; \`ssd deploy --host\` does all of this over ssh.
+
+Contents: \`bin/ssd.js\` and \`dist/\` (the runtime, compiled), \`model/model.onnx\`, \`profile.json\`,
+\`ssd.env\` (settings; mode 0600: it may hold RTSP passwords and the HTTP token as SSD_TOKEN),
+\`${name}.service\` (systemd unit, runs as \`${user}\`), \`install.sh\`, \`scripts/jetson/\`.
+
+## Install by hand (Node.js 20 and npm on the device)
+
+\`\`\`sh
+# on the device, with this directory copied to /tmp/ssd-bundle (e.g. rsync -a ./ device:/tmp/ssd-bundle/)
+${user === 'root' ? '' : `id ${user} || sudo useradd --system --groups video --home-dir ${base} ${user}\n`}sudo mkdir -p ${base}/releases/manual ${base}/cache
+sudo cp -a /tmp/ssd-bundle/. ${base}/releases/manual/
+sudo chown -R ${user} ${base} && sudo chmod 600 ${base}/releases/manual/ssd.env
+sudo -u ${user} bash ${base}/releases/manual/install.sh --base ${base} --release manual --warm
+sudo install -m 644 ${base}/current/${name}.service /etc/systemd/system/${name}.service
+sudo systemctl daemon-reload && sudo systemctl enable --now ${name}
+\`\`\`
+
+\`install.sh\` runs \`npm install --omit=dev\`, checks that the bundle and onnxruntime load, with
+\`--warm\` builds the TensorRT engine (minutes on a Jetson) so that the service's first start does not,
+and switches \`${base}/current\` to the release.
+
+## Run by hand
+
+\`\`\`sh
+cd ${base}/current
+SSD_CACHE_DIR=${base}/cache node bin/ssd.js stream <URI> --model model/model.onnx --device ${profile.name}
+SSD_CACHE_DIR=${base}/cache bash scripts/jetson/check.sh --model model/model.onnx --device ${profile.name}   # pass/fail table
+\`\`\`
+
+GPU inference on a Jetson needs the onnxruntime built on the device
+(\`scripts/jetson/build-onnxruntime.sh\`, see docs/devices.md); without it the runtime says it runs on the CPU.
+Your own settings go in \`${base}/ssd.local.env\` (read after ssd.env, kept across deploys).
+`;
+}
+

@@ -36,6 +36,12 @@ export interface DeployOptions {
   /** Deploy even if the device does not look like the profile's board. */
   force: boolean;
   keepReleases: number;
+  /** User the unit runs as; default: the ssh user (over ssh), "ssd" (--to-dir). */
+  serviceUser?: string;
+  /** Build the TensorRT engine at install time, before the service starts (install.sh --warm). */
+  warm?: boolean;
+  /** The service fails instead of running on the CPU (SSD_REQUIRE_GPU=1 in ssd.env). */
+  requireGpu?: boolean;
   /** Testing aid: link this directory as the release's node_modules instead of running npm on the device. */
   linkNodeModules?: string;
   log: (line: string) => void;
@@ -149,9 +155,15 @@ function releaseId(bundle: Bundle, now = new Date()): string {
   return `${stamp}-${bundle.contentHash.slice(0, 8)}`;
 }
 
+/** The unit's user of a --to-dir bundle when --service-user is not given (the README says how to create it). */
+export const DEFAULT_SERVICE_USER = 'ssd';
+
 function serviceOptions(o: DeployOptions, profile: DeviceProfile, nodePath: string, user: string | undefined): ServiceOptions {
   const sources = o.sources.length > 0 ? o.sources : [isJetson(profile) ? 'csi://0' : 'v4l2:///dev/video0'];
-  return { serviceName: o.serviceName, baseDir: o.baseDir, profileName: profile.name, nodePath, user, sources, streamArgs: o.streamArgs };
+  return {
+    serviceName: o.serviceName, baseDir: o.baseDir, profileName: profile.name, nodePath, user: o.serviceUser ?? user, sources,
+    streamArgs: o.streamArgs, requireGpu: o.requireGpu,
+  };
 }
 
 export async function deploy(o: DeployOptions): Promise<DeployResult> {
@@ -160,7 +172,8 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
   checkServiceOptions(serviceOptions(o, profile, '/usr/bin/node', undefined));
 
   if (o.toDir) {
-    const bundle = await buildBundle({ repoRoot: o.repoRoot, outDir: o.toDir, profile, modelPath: o.modelPath, service: serviceOptions(o, profile, '/usr/bin/node', undefined) });
+    // No ssh user to run as: a unit without User= would run as root with the token and camera passwords.
+    const bundle = await buildBundle({ repoRoot: o.repoRoot, outDir: o.toDir, profile, modelPath: o.modelPath, service: serviceOptions(o, profile, '/usr/bin/node', DEFAULT_SERVICE_USER) });
     o.log(`bundle for ${profile.name} written to ${o.toDir}: ${bundle.files.length} files, ${formatBytes(bundle.bytes)} (${bundle.modules} modules; dependencies ${Object.keys(bundle.dependencies).join(', ')})`);
     return { bundle };
   }
@@ -180,7 +193,7 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
       o.log(`1. ${sshCmd} <probe: /etc/nv_tegra_release, /proc/device-tree/model, nvidia-smi, node, npm, rsync> (refuses a device that is not ${profile.name} without --force)`);
       o.log(`2. ${sshCmd} mkdir -p ${o.baseDir}/releases ${o.baseDir}/cache`);
       o.log(`3. rsync -a --delete --checksum --link-dest=${releaseLink(o)}/ <bundle>/ ${destination(target)}:${rel}/`);
-      o.log(`4. ${sshCmd} bash ${rel}/install.sh --base ${o.baseDir} --release ${id}${o.service ? ` --service ${o.serviceName}` : ''} --keep ${o.keepReleases}`);
+      o.log(`4. ${sshCmd} bash ${rel}/install.sh --base ${o.baseDir} --release ${id}${o.service ? ` --service ${o.serviceName}` : ''} --keep ${o.keepReleases}${o.warm ? ' --warm' : ''}`);
       o.log(`   (npm install --omit=dev, smoke check, then ${releaseLink(o)} -> releases/${id}${o.service ? `, systemctl restart ${o.serviceName}` : ''})`);
       return { bundle, releaseId: id };
     }
@@ -217,6 +230,7 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
 
       const args = ['bash', `${rel}/install.sh`, '--base', o.baseDir, '--release', id, '--keep', String(o.keepReleases)];
       if (o.service) args.push('--service', o.serviceName);
+      if (o.warm) args.push('--warm');
       if (o.linkNodeModules) args.push('--link-node-modules', o.linkNodeModules);
       let lastErr = '';
       const install = await ssh(target, args.map(shQuote).join(' '), {

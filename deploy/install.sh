@@ -6,7 +6,9 @@
 # On any failure before the switch the new directory is removed and `current` is untouched; a service
 # that does not come up after the switch is rolled back to the previous release.
 #
-# Usage: install.sh --base DIR --release ID [--service NAME] [--keep N] [--link-node-modules DIR]
+# Usage: install.sh --base DIR --release ID [--service NAME] [--keep N] [--warm] [--link-node-modules DIR]
+#   --warm                   open the model once on the device's providers before the switch, so that
+#                            a TensorRT engine (minutes on a Jetson) is built now, not at the service's start
 #   --link-node-modules DIR  use DIR as node_modules instead of running npm (a testing aid: the
 #                            end-to-end test deploys to this machine and links the checkout's modules)
 # Testing aids (environment): SSD_SYSTEMD_DIR (default /etc/systemd/system), SSD_SERVICE_SETTLE_S
@@ -15,7 +17,7 @@ set -euo pipefail
 SYSTEMD_DIR="${SSD_SYSTEMD_DIR:-/etc/systemd/system}"
 SETTLE="${SSD_SERVICE_SETTLE_S:-3}"
 
-BASE="" ID="" SERVICE="" KEEP=3 LINK_NM=""
+BASE="" ID="" SERVICE="" KEEP=3 LINK_NM="" WARM=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --base) BASE="$2"; shift 2 ;;
@@ -23,6 +25,7 @@ while [[ $# -gt 0 ]]; do
     --service) SERVICE="$2"; shift 2 ;;
     --keep) KEEP="$2"; shift 2 ;;
     --link-node-modules) LINK_NM="$2"; shift 2 ;;
+    --warm) WARM=1; shift ;;
     *) echo "install: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -53,6 +56,9 @@ command -v node >/dev/null || fail "node is not on PATH"
 cd "$REL"
 
 device="$(sed -n 's/^SSD_DEVICE=//p' ssd.env)"
+# ssd.env may hold RTSP passwords and the HTTP token: owner only (this user runs the service).
+chmod 600 ssd.env
+[[ -f "$BASE/ssd.local.env" ]] && chmod 600 "$BASE/ssd.local.env"
 
 # --- Dependencies ------------------------------------------------------------------------------
 # onnxruntime-node's postinstall fetches its CUDA/TensorRT provider libraries from NuGet on linux-x64;
@@ -67,10 +73,18 @@ elif [[ -n "$PREV" && -d "$PREV/node_modules" ]] && cmp -s "$PREV/package.json" 
   log "dependencies unchanged: node_modules hard-linked from $(basename "$PREV")"
 else
   command -v npm >/dev/null || fail "npm is not on PATH"
+  # gstreamer-superficial compiles against the GStreamer headers (a native module built on the device).
+  GST_DEV="libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev"
+  if ! pkg-config --exists gstreamer-1.0 gstreamer-app-1.0 2>/dev/null; then
+    log "warning: GStreamer development files not found (pkg-config gstreamer-1.0 gstreamer-app-1.0): gstreamer-superficial needs them to build: sudo apt-get install $GST_DEV"
+  fi
   log "npm install --omit=dev (first deploy or changed dependencies; native modules may build for minutes)"
   if ! npm install --omit=dev --no-audit --no-fund --no-package-lock >"$REL/npm-install.log" 2>&1; then
     tail -n 15 "$REL/npm-install.log" >&2 || true
     trap - ERR
+    if grep -qi 'gstreamer' "$REL/npm-install.log" && ! pkg-config --exists gstreamer-1.0 gstreamer-app-1.0 2>/dev/null; then
+      fail "npm install failed building gstreamer-superficial: sudo apt-get install $GST_DEV, then deploy again"
+    fi
     fail "npm install failed (log above)"
   fi
 fi
@@ -99,6 +113,19 @@ node bin/ssd.js devices --json >/dev/null 2>"$REL/smoke.log" || { cat "$REL/smok
 node --input-type=module -e "await import('onnxruntime-node')" 2>"$REL/smoke.log" || { tail -n 5 "$REL/smoke.log" >&2; trap - ERR; fail "onnxruntime-node does not load on this device"; }
 rm -f "$REL/smoke.log"
 
+# --- --warm: build the TensorRT engine now, with the service's cache directory and settings. ------
+# (ssd.env is read with sed, not sourced: its values may hold '&' or '?' from RTSP URLs.)
+if (( WARM )); then
+  log "--warm: opening the model on $device's providers (a TensorRT engine build takes minutes on a Jetson)"
+  if ! SSD_CACHE_DIR="$(sed -n 's/^SSD_CACHE_DIR=//p' ssd.env)" SSD_REQUIRE_GPU="$(sed -n 's/^SSD_REQUIRE_GPU=//p' ssd.env)" \
+      node bin/ssd.js bench model/model.onnx --device "$device" --frames 2 --rounds 1 --raw >"$REL/warm.log" 2>&1; then
+    tail -n 5 "$REL/warm.log" >&2 || true
+    trap - ERR
+    fail "--warm: the model does not run on this device (ssd bench)"
+  fi
+  grep -m1 'onnxruntime.*: provider' "$REL/warm.log" | sed 's/^/install: warm: /' >&2 || true
+fi
+
 # --- Switch: one rename makes the release current. ----------------------------------------------
 ln -sfn "releases/$ID" "$BASE/current.new"
 mv -Tf "$BASE/current.new" "$BASE/current"
@@ -115,6 +142,12 @@ if [[ -n "$SERVICE" ]]; then
   if ! "${SUDO[@]}" install -m 644 "$REL/$SERVICE.service" "$unit"; then
     echo "install: cannot write $unit (the ssh user needs passwordless sudo, or deploy as root)" >&2
     exit 1
+  fi
+  # A --service-user other than this (ssh) user must own the secrets file and be able to write engines.
+  svc_user="$(sed -n 's/^User=//p' "$REL/$SERVICE.service")"
+  if [[ -n "$svc_user" && "$svc_user" != "$(id -un)" ]]; then
+    "${SUDO[@]}" chown "$svc_user" "$REL/ssd.env" && "${SUDO[@]}" chown -R "$svc_user" "$BASE/cache" \
+      || log "warning: could not hand ssd.env and $BASE/cache to $svc_user (does the user exist?)"
   fi
   "${SUDO[@]}" systemctl daemon-reload
   "${SUDO[@]}" systemctl enable "$SERVICE" >/dev/null 2>&1 || true

@@ -39,11 +39,17 @@ export function describeTarget(t: SshTarget): string {
   return `${destination(t)}${t.port === 22 ? '' : ` (port ${t.port})`}`;
 }
 
+/**
+ * ssh's arguments. The user's `-o` options come first: for each option ssh keeps the first value it is
+ * given, so `-o StrictHostKeyChecking=yes` (strict mode: only hosts already in known_hosts) overrides
+ * the accept-new default instead of being silently ignored after it.
+ */
 export function sshArgs(t: SshTarget): string[] {
-  const args = ['-p', String(t.port), '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'StrictHostKeyChecking=accept-new', '-o', 'LogLevel=ERROR'];
+  const args: string[] = [];
+  for (const o of t.options) args.push('-o', o);
+  args.push('-p', String(t.port), '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'StrictHostKeyChecking=accept-new', '-o', 'LogLevel=ERROR');
   if (t.identity) args.push('-i', t.identity, '-o', 'IdentitiesOnly=yes');
   if (t.controlPath) args.push('-o', 'ControlMaster=auto', '-o', `ControlPath=${t.controlPath}`, '-o', 'ControlPersist=20');
-  for (const o of t.options) args.push('-o', o);
   return args;
 }
 

@@ -13,12 +13,33 @@ export interface ServiceOptions {
   profileName: string;
   /** Absolute path of node on the device. */
   nodePath: string;
-  /** User the service runs as (the ssh user); undefined = root. */
+  /** User the service runs as (the ssh user; with --to-dir, --service-user or "ssd"); undefined or root = root. */
   user?: string;
   /** Stream sources (URIs); empty = the profile's default camera. */
   sources: string[];
-  /** Extra `ssd stream` arguments, e.g. ["--http", "0.0.0.0:8080", "--token", "..."]. */
+  /**
+   * Extra `ssd stream` arguments, e.g. ["--http", "0.0.0.0:8080", "--token", "..."]. A `--token` is
+   * moved into the env file as SSD_TOKEN (read by `ssd stream`): on the command line it would show in `ps`.
+   */
   streamArgs: string[];
+  /** Write SSD_REQUIRE_GPU=1: the service fails instead of running on the CPU. */
+  requireGpu?: boolean;
+}
+
+/** `streamArgs` without `--token T` / `--token=T`, and the token. */
+export function splitToken(streamArgs: readonly string[]): { args: string[]; token?: string } {
+  const args: string[] = [];
+  let token: string | undefined;
+  for (let i = 0; i < streamArgs.length; i++) {
+    const a = streamArgs[i]!;
+    if (a === '--token') {
+      token = streamArgs[i + 1];
+      if (token === undefined) throw new SsdError('--stream-arg --token needs a value (--stream-arg=--token --stream-arg=T)');
+      i++;
+    } else if (a.startsWith('--token=')) token = a.slice('--token='.length);
+    else args.push(a);
+  }
+  return { args, token };
 }
 
 const SAFE_PATH = /^\/[A-Za-z0-9._/@+-]*$/;
@@ -27,6 +48,7 @@ const SAFE_WORD = /^[A-Za-z0-9._/@+:,=?&%~-]+$/;
 export function checkServiceOptions(o: ServiceOptions): void {
   if (!SAFE_PATH.test(o.baseDir)) throw new SsdError(`--dir ${o.baseDir}: must be an absolute path of letters, digits and ._/@+-`);
   if (!SAFE_PATH.test(o.nodePath)) throw new SsdError(`node on the device is at "${o.nodePath}", a path the unit cannot hold`);
+  if (o.user !== undefined && !/^[a-z_][a-z0-9_-]*\$?$/i.test(o.user)) throw new SsdError(`--service-user ${o.user}: not a user name`);
   if (!/^[A-Za-z0-9_.@-]+$/.test(o.serviceName)) throw new SsdError(`--service-name ${o.serviceName}: letters, digits and _.@- only`);
   for (const w of [...o.sources, ...o.streamArgs]) {
     // Each becomes one word of an env file that systemd splits on whitespace ($SSD_SOURCE): no quoting games.
@@ -42,8 +64,13 @@ export function cacheDirOf(o: Pick<ServiceOptions, 'baseDir'>): string {
   return `${o.baseDir}/cache`;
 }
 
+/**
+ * The release's env file. It may hold RTSP passwords (in sources) and the HTTP token, so the bundle
+ * writes it 0600 and install.sh keeps it so; systemd reads it as root before switching to `User=`.
+ */
 export function envFile(o: ServiceOptions): string {
   checkServiceOptions(o);
+  const { args, token } = splitToken(o.streamArgs);
   return [
     '# Written by "ssd deploy"; replaced by the next deploy.',
     `# Put your own settings in ${o.baseDir}/ssd.local.env: it is read after this file and kept.`,
@@ -51,7 +78,9 @@ export function envFile(o: ServiceOptions): string {
     // TensorRT engines outlive releases: rebuilding one takes minutes on a small Jetson.
     `SSD_CACHE_DIR=${cacheDirOf(o)}`,
     `SSD_SOURCE=${o.sources.join(' ')}`,
-    `SSD_STREAM_ARGS=${o.streamArgs.join(' ')}`,
+    `SSD_STREAM_ARGS=${args.join(' ')}`,
+    ...(token !== undefined ? [`SSD_TOKEN=${token}`] : []),
+    ...(o.requireGpu ? ['SSD_REQUIRE_GPU=1'] : []),
     'UV_THREADPOOL_SIZE=16',
     'NODE_ENV=production',
     '',

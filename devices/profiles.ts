@@ -73,6 +73,7 @@ const JETSON_GST: GstElements = {
   convert: 'nvvidconv',
   csiSource: 'nvarguscamerasrc',
   nvmm: true,
+  mjpegDecoder: 'nvv4l2decoder mjpeg=1',
 };
 
 const DESKTOP_GST: GstElements = {
@@ -133,6 +134,9 @@ const JETPACK6_LIMITS = [
   INT8_LIMIT,
 ];
 
+const NMS_LIMIT =
+  'Export with --postprocess decode (NMS in the runtime): onnx-tensorrt leaves NonMaxSuppression to onnxruntime, so an nms graph splits into several TensorRT engines, one of them rebuilt whenever a larger detection count appears (multi-second stalls); an nms model runs with NonMaxSuppression excluded from TensorRT (trt_op_types_to_exclude).';
+
 const STOCK_BINDING_LIMIT =
   'The stock onnxruntime-node binding forwards only device_id to TensorRT/CUDA; FP16, the engine cache and the timing cache need the binding built by scripts/jetson/build-onnxruntime.sh (which patches it).';
 
@@ -176,8 +180,9 @@ function jetson(p: {
     cudaArch: p.cudaArch,
     suggestedInputSize: p.suggestedInputSize,
     suggestedPrecision: 'fp16',
+    suggestedPostprocess: 'decode',
     threads: p.threads,
-    limits: [...p.limits, STOCK_BINDING_LIMIT],
+    limits: [...p.limits, NMS_LIMIT, STOCK_BINDING_LIMIT],
     hardware: { memoryGiB: p.memoryGiB, cpuCores: p.cpuCores },
     software: p.software,
     match: p.match,
@@ -316,6 +321,7 @@ export function buildProfiles(cacheDir: string): DeviceProfile[] {
       gst: DESKTOP_GST,
       suggestedInputSize: 512,
       suggestedPrecision: 'fp16',
+      suggestedPostprocess: 'decode',
       limits: [
         'On linux-x64, npm install of onnxruntime-node downloads its CUDA 12 and TensorRT provider libraries from NuGet (ONNXRUNTIME_NODE_INSTALL=skip skips them); they need CUDA 12, cuDNN 9 and, for TensorRT, the TensorRT 10 libraries on the loader path.',
         STOCK_BINDING_LIMIT,
@@ -330,6 +336,7 @@ export function buildProfiles(cacheDir: string): DeviceProfile[] {
       gst: DESKTOP_GST,
       suggestedInputSize: 300,
       suggestedPrecision: 'fp32',
+      suggestedPostprocess: 'decode',
       limits: ['SSD300 VGG16 is heavy for a CPU: expect a few frames per second at most; prefer the smallest model that does the job.'],
     },
   ];
@@ -350,12 +357,37 @@ export function getProfile(name: string): DeviceProfile {
 }
 
 /**
- * The providers to open a model with on `profile`: an INT8 model gets the profile's INT8 list where
- * the board has one; `dlaCore` puts TensorRT on that DLA core (GPU fallback for the layers DLA lacks:
- * onnxruntime's TensorRT provider always allows it), with its own engine cache.
+ * The ops an `nms` model keeps out of TensorRT. onnx-tensorrt reports NonMaxSuppression as unsupported
+ * to onnxruntime, which then cuts the graph into engines around it; the engine after it is fed a
+ * data-dependent shape and rebuilt for every larger detection count. Excluded, NMS and what follows run
+ * on CUDA/CPU in one piece and the trunk stays one static-shape engine.
  */
-export function providersFor(profile: DeviceProfile, o: { precision?: 'fp32' | 'fp16' | 'int8'; dlaCore?: number } = {}): ProviderSpec[] {
-  const base = o.precision === 'int8' && profile.int8Providers ? profile.int8Providers : profile.providers;
+export const NMS_TRT_EXCLUDED_OPS = ['NonMaxSuppression', 'NonZero', 'RoiAlign'] as const;
+
+/**
+ * TensorRT options with `ops` added to trt_op_types_to_exclude (onnxruntime >= 1.18). An older build
+ * (the JetPack 4/5 ones) refuses the unknown key: TensorRT is then skipped, with that reason in the
+ * provider line, and the model runs on CUDA, which is still better than a rebuilt engine per frame.
+ */
+function excludeFromTensorRt(p: ProviderSpec, ops: readonly string[]): ProviderSpec {
+  if (p.name !== 'tensorrt') return p;
+  const current = typeof p.options?.trt_op_types_to_exclude === 'string' ? p.options.trt_op_types_to_exclude.split(',').filter(Boolean) : [];
+  const merged = [...new Set([...current, ...ops])].join(',');
+  return { ...p, options: { ...p.options, trt_op_types_to_exclude: merged } };
+}
+
+/**
+ * The providers to open a model with on `profile`: an INT8 model gets the profile's INT8 list where
+ * the board has one; an `nms` model excludes NMS from TensorRT (NMS_TRT_EXCLUDED_OPS); `dlaCore` puts
+ * TensorRT on that DLA core (GPU fallback for the layers DLA lacks: onnxruntime's TensorRT provider
+ * always allows it), with its own engine cache.
+ */
+export function providersFor(
+  profile: DeviceProfile,
+  o: { precision?: 'fp32' | 'fp16' | 'int8'; dlaCore?: number; postprocess?: 'none' | 'decode' | 'nms' } = {},
+): ProviderSpec[] {
+  const chosen = o.precision === 'int8' && profile.int8Providers ? profile.int8Providers : profile.providers;
+  const base = o.postprocess === 'nms' ? chosen.map((p) => excludeFromTensorRt(p, NMS_TRT_EXCLUDED_OPS)) : chosen;
   if (o.dlaCore === undefined) return base;
   const cores = profile.dlaCores ?? 0;
   if (!Number.isInteger(o.dlaCore) || o.dlaCore < 0 || o.dlaCore >= cores) {

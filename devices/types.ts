@@ -28,6 +28,12 @@ export interface GstElements {
   csiSource?: string;
   /** Whether decoded frames live in NVMM memory (caps "video/x-raw(memory:NVMM)"). */
   nvmm: boolean;
+  /**
+   * MJPEG (USB camera) decoder for an explicit chain, e.g. "nvv4l2decoder mjpeg=1" on a Jetson;
+   * undefined = decodebin picks one. With it set, files and v4l2 sources get explicit
+   * demux/parse/decoder chains (as jetson-utils builds them) instead of decodebin.
+   */
+  mjpegDecoder?: string;
 }
 
 export interface DeviceProfile {
@@ -41,6 +47,17 @@ export interface DeviceProfile {
   cudaArch?: number;
   suggestedInputSize: number;
   suggestedPrecision: 'fp32' | 'fp16' | 'int8';
+  /**
+   * The `ssd export-onnx --postprocess` to use here. `decode` on every GPU profile: under
+   * onnxruntime-TensorRT an `nms` graph splits into several engines around NonMaxSuppression, one fed
+   * by a data-dependent shape and rebuilt whenever a larger detection count appears (multi-second stalls).
+   */
+  suggestedPostprocess: 'decode' | 'nms' | 'none';
+  /**
+   * Fail with one line instead of falling back to the CPU when no GPU provider loads (what
+   * `--require-gpu` does for one run). Built-in profiles leave it off.
+   */
+  requireGpu?: boolean;
   /**
    * Providers for an INT8 QDQ model (`ssd quantize`), where the board has fast INT8 (Xavier, Orin):
    * TensorRT with trt_int8_enable (explicit quantization from the graph's Q/DQ nodes: no calibration

@@ -99,9 +99,9 @@ async function frameSource(o: ModelBenchOptions): Promise<{ next: () => ImageInp
     try {
       bytes = await readFile(o.image);
     } catch (err) {
-      throw new SsdError(`--image ${o.image}: cannot read (${oneLine(err)})`);
+      throw new SsdError(`--image ${o.image}: cannot read (${oneLine(err)})`, { cause: err });
     }
-    const meta = await sharp(bytes).metadata().catch((err: unknown) => { throw new SsdError(`--image ${o.image}: cannot decode (${oneLine(err)})`); });
+    const meta = await sharp(bytes).metadata().catch((err: unknown) => { throw new SsdError(`--image ${o.image}: cannot decode (${oneLine(err)})`, { cause: err }); });
     return { next: () => bytes, name: `${o.image} (${meta.format} ${meta.width}x${meta.height}), decoded every frame` };
   }
   const jpeg = await syntheticJpeg();
@@ -146,7 +146,7 @@ export async function benchModel(modelPath: string, o: ModelBenchOptions = {}): 
   const m = d.metadata;
   return {
     model: modelPath, spec: m.spec.name, input_size: m.spec.inputSize, input_layout: m.inputLayout, postprocess: m.postprocess,
-    provider: d.provider, thread, threads: o.threads ?? 'default', frames, source: source.name,
+    provider: d.provider, thread, threads: d.threads, frames, source: source.name,
     session_fps: sessionFps, pipeline_fps: pipelineFps, ratio: pipelineFps / sessionFps,
     preprocess_ms: stats(pre), inference_ms: stats(inf), postprocess_ms: stats(post), session_run_ms: stats(bare),
   };

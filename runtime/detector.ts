@@ -30,7 +30,7 @@ import {
   type Geometry, type ImageInput, type ResizeMode, type TensorData, type TensorTarget,
 } from './preprocess.js';
 import type { InferenceBackend, TensorArray, TensorLike, TensorType } from './inference-thread.js';
-import { openSession, type GraphOptimizationLevel, type SkippedProvider } from './session.js';
+import { openSession, resolveThreads, type GraphOptimizationLevel, type SessionPhase, type SkippedProvider } from './session.js';
 
 export type { ImageInput, RawFrame, ResizeMode, Geometry } from './preprocess.js';
 export type { GraphOptimizationLevel } from './session.js';
@@ -63,6 +63,13 @@ export interface LoadOptions {
    * layers DLA lacks. Default: the SSD_DLA_CORE environment variable, else no DLA.
    */
   dlaCore?: number;
+  /**
+   * Fail with one line instead of falling back to the CPU when no GPU provider loads. Default: the
+   * profile's requireGpu, else SSD_REQUIRE_GPU=1 in the environment.
+   */
+  requireGpu?: boolean;
+  /** Told 'building-engine' while TensorRT builds an engine (no cached one for this model), then 'ready'. */
+  onPhase?: (phase: SessionPhase) => void;
 }
 
 export interface DetectOptions {
@@ -131,8 +138,15 @@ export class Detector {
   /** Which provider the session was created with, and which were skipped and why. */
   readonly provider: ExecutionProviderName;
   readonly skippedProviders: SkippedProvider[];
+  /**
+   * TensorRT's engine cache for this model when TensorRT runs with one: its directory, the engine
+   * files already there at start (non-empty = loaded from cache, not built) and the session's creation time.
+   */
+  readonly engine: { dir: string; cachedAtStart: string[]; createMs: number } | undefined;
   /** Model batch size: a number when fixed, 'dynamic' when any. */
   readonly batch: number | 'dynamic';
+  /** onnxruntime intra-op threads the session was opened with (the option, the profile's, else one per core). */
+  readonly threads: number;
   readonly resize: ResizeMode;
   private readonly target: TensorTarget;
   private readonly priorsCXCYWH: Float32Array | undefined;
@@ -143,11 +157,16 @@ export class Detector {
     readonly modelPath: string,
     readonly metadata: ModelMetadata,
     private readonly session: InferenceBackend,
-    opened: { provider: ExecutionProviderName; skipped: SkippedProvider[] },
+    opened: { provider: ExecutionProviderName; skipped: SkippedProvider[]; engineDir?: string; cachedEnginesAtStart?: string[]; createMs?: number },
     batch: number | 'dynamic',
     opts: LoadOptions,
+    threads: number,
   ) {
     this.provider = opened.provider;
+    this.engine = opened.engineDir !== undefined
+      ? { dir: opened.engineDir, cachedAtStart: opened.cachedEnginesAtStart ?? [], createMs: opened.createMs ?? 0 }
+      : undefined;
+    this.threads = threads;
     this.skippedProviders = opened.skipped;
     this.batch = batch;
     this.resize = opts.resize ?? 'warp';
@@ -164,10 +183,12 @@ export class Detector {
     // INT8 models (ssd quantize) get the profile's INT8 providers (TensorRT INT8 on Xavier/Orin).
     const envDla = process.env.SSD_DLA_CORE;
     const dlaCore = opts.dlaCore ?? (envDla !== undefined && envDla.trim() !== '' ? Number(envDla) : undefined);
-    const providers = opts.providers ? toProviderSpecs(opts.providers) : profile ? providersFor(profile, { precision: metadata.precision, dlaCore }) : [{ name: 'cpu' as const }];
+    // NMS models keep NonMaxSuppression out of TensorRT (providersFor says why).
+    const providers = opts.providers ? toProviderSpecs(opts.providers) : profile ? providersFor(profile, { precision: metadata.precision, dlaCore, postprocess: metadata.postprocess }) : [{ name: 'cpu' as const }];
+    const requireGpu = opts.requireGpu ?? profile?.requireGpu ?? process.env.SSD_REQUIRE_GPU === '1';
     const threads = opts.threads ?? profile?.threads;
     const context = profile ? `device ${profile.name}${opts.device === undefined ? ' (detected)' : ''}` : 'providers given';
-    const opened = await openSession(modelPath, { providers, threads, graphOptimization: opts.graphOptimization, log: opts.log, context, thread: opts.thread, spinWait: opts.spinWait });
+    const opened = await openSession(modelPath, { providers, threads, graphOptimization: opts.graphOptimization, log: opts.log, context, thread: opts.thread, spinWait: opts.spinWait, requireGpu, gpuArch: profile?.cudaArch, onPhase: opts.onPhase });
     let batch: number | 'dynamic';
     try {
       batch = checkModelShape(modelPath, opened.session, metadata);
@@ -175,7 +196,7 @@ export class Detector {
       await opened.session.release();
       throw err;
     }
-    const d = new Detector(modelPath, metadata, opened.session, opened, batch, opts);
+    const d = new Detector(modelPath, metadata, opened.session, opened, batch, opts, resolveThreads(threads));
     if (opts.warmup ?? true) {
       try {
         await d.run(d.emptyPrepared());

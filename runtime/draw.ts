@@ -54,6 +54,6 @@ export async function drawDetections(image: string | Uint8Array, detections: rea
     const out = base.composite([{ input: svg, top: 0, left: 0 }]);
     return await (format === 'png' ? out.png() : format === 'webp' ? out.webp() : out.jpeg({ quality: 90 })).toBuffer();
   } catch (err) {
-    throw new SsdError(`${name}: cannot draw detections (${oneLine(err)})`);
+    throw new SsdError(`${name}: cannot draw detections (${oneLine(err)})`, { cause: err });
   }
 }

@@ -146,7 +146,7 @@ export function readOnnxHeader(path: string): OnnxHeader {
     fd = openSync(path, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new SsdError(code === 'ENOENT' ? `model ${path}: file not found` : `model ${path}: cannot open (${code ?? (err as Error).message})`);
+    throw new SsdError(code === 'ENOENT' ? `model ${path}: file not found` : `model ${path}: cannot open (${code ?? (err as Error).message})`, { cause: err });
   }
   try {
     const st = fstatSync(fd);
@@ -171,7 +171,7 @@ export function readOnnxHeader(path: string): OnnxHeader {
         sawField = true;
       }
     } catch (err) {
-      if (err instanceof RangeError) throw new SsdError(`model ${path}: not a valid ONNX file (${err.message} at byte ${cur.pos})`);
+      if (err instanceof RangeError) throw new SsdError(`model ${path}: not a valid ONNX file (${err.message} at byte ${cur.pos})`, { cause: err });
       throw err;
     }
     if (!sawField || irVersion === 0) throw new SsdError(`model ${path}: not a valid ONNX file (no ir_version)`);

@@ -65,7 +65,7 @@ async function readInputBytes(input: string | Uint8Array): Promise<Uint8Array> {
     return await readFile(input);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new SsdError(code === 'ENOENT' ? `image ${input}: file not found` : `image ${input}: cannot read (${code ?? oneLine(err)})`);
+    throw new SsdError(code === 'ENOENT' ? `image ${input}: file not found` : `image ${input}: cannot read (${code ?? oneLine(err)})`, { cause: err });
   }
 }
 
@@ -84,7 +84,7 @@ export async function decodeImage(input: string | Uint8Array): Promise<RawFrame>
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, format: 'rgb' };
   } catch (err) {
     if (err instanceof SsdError) throw err;
-    throw new SsdError(`${name}: cannot decode (${oneLine(err)})`);
+    throw new SsdError(`${name}: cannot decode (${oneLine(err)})`, { cause: err });
   }
 }
 
@@ -97,7 +97,7 @@ export function writeFrameTensor(frame: RawFrame, t: TensorTarget, mode: ResizeM
   try {
     g = writeModelInput(frame, t, mode, out, index);
   } catch (err) {
-    if (err instanceof RangeError) throw new SsdError(`${describeInput(frame)}: ${err.message}`);
+    if (err instanceof RangeError) throw new SsdError(`${describeInput(frame)}: ${err.message}`, { cause: err });
     throw err;
   }
   const srcW = frame.sourceWidth ?? frame.width;

@@ -1,16 +1,23 @@
 /**
  * An onnxruntime-node session on the best execution provider that actually loads.
  *
- * onnxruntime-node throws at session creation when a provider's shared library (TensorRT, CUDA) is
+ * First the binding is asked which backends it was built with (`listSupportedBackends`): the
+ * linux-arm64 npm package has no CUDA or TensorRT, and onnxruntime-common silently drops (with a
+ * console.warn) a requested provider the binding lacks, so without this check the log would name a
+ * provider that never ran. Providers the binding lacks are skipped with that reason. Then: onnxruntime-node throws at session creation when a provider's shared library (TensorRT, CUDA) is
  * missing instead of falling back, so the providers of a device profile are tried in order: first the
  * whole list (onnxruntime then places each node on the first provider that takes it), then without the
  * head that failed, and so on down to CPU, which is always last. One log line says which provider was
- * chosen and why the ones before it were skipped.
+ * chosen and why the ones before it were skipped. `requireGpu` turns "fell back to the CPU" into a
+ * one-line error. Before a TensorRT session, its engine cache is keyed by the model's bytes and its
+ * directories are created (devices/trt-cache.ts).
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
 import { SsdError, oneLine } from '../core/errors.js';
+import { ensureProviderCacheDirs } from '../devices/provider-options.js';
+import { cachedEngines, detectTensorRtVersion, prepareEngineCache } from '../devices/trt-cache.js';
 import type { ExecutionProviderName, ProviderSpec } from '../devices/types.js';
 import { mainThreadFactory, workerThreadFactory, type InferenceBackend } from './inference-thread.js';
 
@@ -40,6 +47,35 @@ export interface SessionOptions {
    * a little latency off a lone inference but burns the cores that decoding the next frame needs.
    */
   spinWait?: boolean;
+  /**
+   * Told 'building-engine' when TensorRT starts without a cached engine for this model (minutes on a
+   * Jetson) and 'ready' once the session is open; the stream's /healthz reports it.
+   */
+  onPhase?: (phase: SessionPhase) => void;
+  /** Fail (one-line SsdError) instead of falling back to the CPU when no GPU provider loads. */
+  requireGpu?: boolean;
+  /** The backends the binding offers; default: ask it (bindingBackends). Tests pass a board's list. */
+  backends?: readonly BindingBackend[];
+  /** CUDA compute capability, part of the TensorRT engine cache key (a profile's cudaArch). */
+  gpuArch?: number | string;
+  /** TensorRT version in the engine cache key; default: from libnvinfer's file name (detectTensorRtVersion). */
+  tensorrtVersion?: string;
+}
+
+export type SessionPhase = 'building-engine' | 'ready';
+
+/** How often a TensorRT engine build still running is logged. */
+const ENGINE_NOTE_MS = 20_000;
+
+/** One entry of onnxruntime-node's listSupportedBackends: `bundled` false = its library ships separately. */
+export interface BindingBackend {
+  name: string;
+  bundled: boolean;
+}
+
+/** What this onnxruntime-node binding was built with, e.g. cpu, webgpu, cuda, tensorrt on linux-x64. */
+export function bindingBackends(): BindingBackend[] {
+  return ort.listSupportedBackends().map((b) => ({ name: b.name, bundled: b.bundled }));
 }
 
 export interface SkippedProvider {
@@ -54,6 +90,12 @@ export interface OpenedSession {
   skipped: SkippedProvider[];
   /** The line that was logged. */
   logLine: string;
+  /** TensorRT's engine directory for this model when TensorRT is in use with an engine cache. */
+  engineDir?: string;
+  /** Engine files that were already in engineDir before the session opened (a cache hit when non-empty). */
+  cachedEnginesAtStart?: string[];
+  /** Milliseconds the session took to create (an engine build on a first TensorRT start). */
+  createMs: number;
 }
 
 let logLevelSet = false;
@@ -129,22 +171,66 @@ export function resolveThreads(threads: number | undefined): number {
 export async function openSession(modelPath: string, o: SessionOptions = {}): Promise<OpenedSession> {
   if (!existsSync(modelPath)) throw new SsdError(`model ${modelPath}: file not found`);
   quietNativeLog();
+  const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const wanted = normaliseProviders(o.providers);
+  const skipped: SkippedProvider[] = [];
+  // Only providers the binding has: anything else onnxruntime-common would drop behind our back.
+  const backends = o.backends ?? bindingBackends();
+  const offered = new Set(backends.map((b) => b.name));
+  let providers = wanted.filter((p) => {
+    if (p.name === 'cpu' || offered.has(p.name)) return true;
+    skipped.push({ name: p.name, reason: `not in this onnxruntime-node build (it has ${backends.map((b) => b.name).join(', ')})` });
+    return false;
+  });
+  let engineDir: string | undefined;
+  let cachedAtStart: string[] | undefined;
+  if (providers.some((p) => p.name === 'tensorrt')) {
+    const prepared = prepareEngineCache(providers, modelPath, { gpuArch: o.gpuArch, tensorrtVersion: o.tensorrtVersion ?? detectTensorRtVersion() });
+    providers = prepared.providers;
+    engineDir = prepared.engineDir;
+    if (engineDir) cachedAtStart = cachedEngines(engineDir);
+  }
+  // onnxruntime creates only the last level of a cache path: make the rest before the session.
+  ensureProviderCacheDirs(providers);
+  const requireGpuError = () => new SsdError(
+    `--require-gpu: model ${modelPath} would run on the CPU (${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ') || 'no GPU provider asked for'})`,
+  );
+  if (o.requireGpu && providers[0]!.name === 'cpu') throw requireGpuError();
   const thread = o.thread ?? 'worker';
   const factory = thread === 'worker' ? workerThreadFactory(nativeLogLevel()) : mainThreadFactory();
-  const providers = normaliseProviders(o.providers);
-  const skipped: SkippedProvider[] = [];
   for (let i = 0; i < providers.length; i++) {
     const list = providers.slice(i);
     const head = list[0]!;
+    // The preferred order, whichever check skipped a provider.
+    skipped.sort((a, b) => wanted.findIndex((p) => p.name === a.name) - wanted.findIndex((p) => p.name === b.name));
+    if (o.requireGpu && head.name === 'cpu') {
+      await factory.close();
+      throw requireGpuError();
+    }
+    const building = head.name === 'tensorrt' && engineDir !== undefined && cachedAtStart!.length === 0;
+    const started = performance.now();
+    // A missing TensorRT library fails at once; an engine build takes minutes on a Jetson and would
+    // otherwise say nothing, so a build still going after a while is reported every ENGINE_NOTE_MS.
+    const note = building
+      ? setInterval(() => log(`onnxruntime: building the TensorRT engine for ${modelPath} (${((performance.now() - started) / 1000).toFixed(0)} s so far; later starts load it from ${engineDir})`), ENGINE_NOTE_MS)
+      : undefined;
+    note?.unref();
+    if (building) o.onPhase?.('building-engine');
     try {
-      const session = await factory.create(modelPath, sessionOptions(o, list));
+      const session = await factory.create(modelPath, sessionOptions(o, list)).finally(() => clearInterval(note));
+      const createMs = performance.now() - started;
+      o.onPhase?.('ready');
       const why = skipped.length ? `; skipped ${skipped.map((s) => `${s.name} (${s.reason})`).join(', ')}` : '';
       const n = resolveThreads(o.threads);
       const threads = `${n} threads${o.threads && o.threads > 0 ? '' : ' = cores'}`;
       const fallback = list.length > 1 ? `, nodes it cannot take fall back to ${list.slice(1).map((p) => p.name).join(' -> ')}` : '';
-      const logLine = `onnxruntime${o.context ? ` [${o.context}]` : ''}: provider ${head.name}${fallback} (${threads}, graph optimization ${o.graphOptimization ?? 'all'}, ${thread} thread)${why}`;
-      (o.log ?? ((l: string) => process.stderr.write(`${l}\n`)))(logLine);
-      return { session, provider: head.name, skipped, logLine };
+      const engine = head.name === 'tensorrt' && engineDir !== undefined
+        ? `, engine ${cachedAtStart!.length > 0 ? 'loaded from cache' : `built in ${(createMs / 1000).toFixed(1)} s`} (${engineDir})`
+        : '';
+      const logLine = `onnxruntime${o.context ? ` [${o.context}]` : ''}: provider ${head.name}${fallback} (${threads}, graph optimization ${o.graphOptimization ?? 'all'}, ${thread} thread)${engine}${why}`;
+      log(logLine);
+      const onTrt = head.name === 'tensorrt';
+      return { session, provider: head.name, skipped, logLine, createMs, ...(onTrt && engineDir ? { engineDir, cachedEnginesAtStart: cachedAtStart } : {}) };
     } catch (err) {
       if (head.name === 'cpu') {
         await factory.close();

@@ -81,7 +81,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`\nSSD training step (trainer step: forward + MultiBox loss + backward + SGD), ${host}, ${load}\n`);
     process.stdout.write('| config | batch | backend | ms / step | img/s | cores busy | s/step per round |\n| --- | ---: | --- | ---: | ---: | ---: | --- |\n');
     for (const r of results) {
-      process.stdout.write(`| ${r.config} | ${r.batch} | ${r.label} | ${r.msPerStep.toFixed(0)} | ${r.imagesPerSecond.toFixed(2)} | ${r.coresBusy.toFixed(2)} | ${r.roundSeconds.map((s) => s.toFixed(2)).join(', ')} |\n`);
+      const spread = r.roundSeconds.map((s) => s.toFixed(2)).join(', ');
+      const failed = r.error ? `failed: ${r.error}` : '';
+      if (r.steps === 0) process.stdout.write(`| ${r.config} | ${r.batch} | ${r.label} | - | - | - | ${failed} |\n`);
+      else process.stdout.write(`| ${r.config} | ${r.batch} | ${r.label} | ${r.msPerStep.toFixed(0)} | ${r.imagesPerSecond.toFixed(2)} | ${r.coresBusy.toFixed(2)} | ${spread}${failed ? `; ${failed}` : ''} |\n`);
     }
   }
   return stopSignal ? (stopSignal === 'SIGINT' ? 130 : 143) : 0;

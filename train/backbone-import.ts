@@ -111,7 +111,7 @@ function readOnnxVgg(path: string, bytes: Uint8Array, input: InputNormalization)
   try {
     model = onnx.ModelProto.decode(bytes);
   } catch (err) {
-    throw new SsdError(`${where}: not a readable ONNX model (${oneLine(err)})`);
+    throw new SsdError(`${where}: not a readable ONNX model (${oneLine(err)})`, { cause: err });
   }
   const graph = model.graph;
   if (!graph || !graph.node || graph.node.length === 0) throw new SsdError(`${where}: ONNX model has no graph`);
@@ -197,7 +197,7 @@ function readTfjsVgg(path: string, input: InputNormalization): Vgg {
   try {
     json = JSON.parse(readFileSync(path, 'utf8')) as TfjsModelJson;
   } catch (err) {
-    throw new SsdError(`${where}: not a TensorFlow.js model.json (${oneLine(err)})`);
+    throw new SsdError(`${where}: not a TensorFlow.js model.json (${oneLine(err)})`, { cause: err });
   }
   if (!Array.isArray(json.weightsManifest)) throw new SsdError(`${where}: model.json has no weightsManifest (is it a TensorFlow.js layers model?)`);
   const dir = dirname(path);
@@ -216,7 +216,7 @@ function readTfjsVgg(path: string, input: InputNormalization): Vgg {
   try {
     named = tf.io.decodeWeights(all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength), specs);
   } catch (err) {
-    throw new SsdError(`${where}: weight shards do not match the manifest (${oneLine(err)})`);
+    throw new SsdError(`${where}: weight shards do not match the manifest (${oneLine(err)})`, { cause: err });
   }
   const read = (name: string): Float32Array => Float32Array.from(named[name]!.dataSync());
   const convs: Conv[] = [];

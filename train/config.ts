@@ -50,7 +50,13 @@ export interface TrainRecipe {
    * when a run starts (train/trainer.ts `firstConvLrMultFor`) and saves its choice with the run.
    */
   firstConvLrMult?: number;
+  /** Parts held fixed while training (`--freeze base`: the VGG16 trunk up to fc7; train/init-from.ts). */
+  freeze?: FreezeGroup;
 }
+
+/** What `--freeze` / `train.freeze` can hold fixed: `base`, the VGG16 trunk (model.ts baseLayerNames). */
+export const FREEZE_GROUPS = ['base'] as const;
+export type FreezeGroup = (typeof FREEZE_GROUPS)[number];
 
 export interface TrainConfig {
   name: string;
@@ -80,7 +86,7 @@ export function knownConfigs(): string[] {
 
 const INT_FIELDS = ['iterations', 'epochs', 'batchSize', 'accumulate', 'warmup', 'valEvery', 'valLimit', 'checkpointEvery', 'seed'] as const;
 const NUM_FIELDS = ['lr', 'warmupFactor', 'gamma', 'momentum', 'weightDecay', 'negPosRatio', 'alpha', 'clipGradNorm', 'firstConvLrMult'] as const;
-const RECIPE_FIELDS: readonly string[] = [...INT_FIELDS, ...NUM_FIELDS, 'steps'];
+const RECIPE_FIELDS: readonly string[] = [...INT_FIELDS, ...NUM_FIELDS, 'steps', 'freeze'];
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -96,6 +102,8 @@ export function validateRecipe(r: Record<string, unknown>, where: string): Parti
       if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new SsdError(`${at} must be a number >= 0, got ${JSON.stringify(v)}`);
     } else if (k === 'steps') {
       if (!Array.isArray(v) || !v.every((x) => Number.isInteger(x) && x > 0)) throw new SsdError(`${at} must be a list of whole numbers > 0`);
+    } else if (k === 'freeze') {
+      if (!(FREEZE_GROUPS as readonly unknown[]).includes(v)) throw new SsdError(`${at} must be one of ${FREEZE_GROUPS.join(', ')}, got ${JSON.stringify(v)}`);
     } else {
       throw new SsdError(`${where}: unknown key train.${k}${didYouMean(k, RECIPE_FIELDS)} (known: ${RECIPE_FIELDS.join(', ')})`);
     }

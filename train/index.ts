@@ -13,12 +13,16 @@ import { loadCocoDataset } from '../core/datasets/coco.js';
 import { findLabelsFile, loadVocDataset, readLabelsFile, resolveVocRoots, vocClassNames } from '../core/datasets/voc.js';
 import { withBackground } from '../core/labels.js';
 import type { Dataset } from '../core/datasets/types.js';
-import type { WeightMap } from '../core/checkpoint.js';
+import { loadCheckpoint, resolveCheckpointPath, type WeightMap } from '../core/checkpoint.js';
 import { selectBackend, type BackendName } from './backend.js';
-import { resolveRunLength, type RunLength, type TrainConfig } from './config.js';
+import { ssdTrainPipeline } from './augment/pipeline.js';
+import { configFromRecord, DEFAULT_RECIPE, resolveRunLength, type RunLength, type TrainConfig } from './config.js';
+import type { InitFrom } from './init-from.js';
 import { train, type TrainResult } from './trainer.js';
 
 export { train, savedConfig, firstConvLrMultFor, LABELS_FILE, type TrainOptions, type TrainResult, type TrainingRecord, type ValidationPoint } from './trainer.js';
+export { architectureMismatch, frozenLayers, planInitFrom, type InitFrom, type InitPlan } from './init-from.js';
+export { FREEZE_GROUPS, type FreezeGroup } from './config.js';
 export { resolveConfig, knownConfigs, iterationsForEpochs, resolveRunLength, DEFAULT_RECIPE, type RunLength, type TrainConfig, type TrainRecipe } from './config.js';
 export { validate, validationMetric, detectDataset } from './validate.js';
 export { ssdTrainPipeline, evalPipeline, buildPipeline, runPipeline, type StepConfig } from './augment/pipeline.js';
@@ -128,6 +132,32 @@ export function adaptToLabels(config: TrainConfig, labels: string[], log: (line:
   return { ...config, spec: { ...config.spec, labels: [...labels] } };
 }
 
+/** Reads the checkpoint of `--init-from DIR|FILE` (a run directory, an `ssd import` output or a file). */
+export function loadInitFrom(path: string): InitFrom {
+  try {
+    const file = resolveCheckpointPath(path);
+    return { source: file, checkpoint: loadCheckpoint(file) };
+  } catch (err) {
+    throw err instanceof SsdError ? new SsdError(`--init-from ${err.message}`, { cause: err }) : err;
+  }
+}
+
+/**
+ * The config of a run started with `--init-from` and no `--config`: the checkpoint's own (its spec,
+ * and the recipe and augmentation of the run that wrote it), or for an imported checkpoint, which has
+ * no training record, its spec with the default SSD recipe and augmentation. What the source run
+ * froze is not inherited (`--freeze` says so for this run).
+ */
+export function configFromInit(from: InitFrom): TrainConfig {
+  const ck = from.checkpoint;
+  if (ck.training) {
+    const c = configFromRecord(ck.training.config, ck.spec, from.source);
+    const { freeze: _freeze, ...train } = c.train;
+    return { ...c, train };
+  }
+  return { name: ck.spec.name, spec: ck.spec, augment: ssdTrainPipeline(), train: { ...DEFAULT_RECIPE, steps: [...DEFAULT_RECIPE.steps] } };
+}
+
 export interface RunTrainingOptions {
   config: TrainConfig;
   data: TrainingData;
@@ -135,6 +165,8 @@ export interface RunTrainingOptions {
   backend?: BackendName;
   resume?: boolean;
   initialWeights?: WeightMap;
+  /** Start from this checkpoint's weights (TrainOptions.initFrom). */
+  initFrom?: InitFrom;
   /** Run length from the command line; the schedule's decay steps scale with it (resolveRunLength). */
   runLength?: RunLength;
   log?: (line: string) => void;
@@ -153,7 +185,8 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainResult & 
   }
   const result = await train({
     config, trainSet: o.data.train, ...(o.data.val ? { valSet: o.data.val } : {}), outDir: o.outDir,
-    ...(o.resume ? { resume: true } : {}), ...(o.initialWeights ? { initialWeights: o.initialWeights } : {}), log,
+    ...(o.resume ? { resume: true } : {}), ...(o.initialWeights ? { initialWeights: o.initialWeights } : {}),
+    ...(o.initFrom ? { initFrom: o.initFrom } : {}), log,
     ...(o.progress === false ? { progress: false } : {}),
   });
   return { ...result, backend: choice.name };

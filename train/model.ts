@@ -44,10 +44,25 @@ export interface CreateSsdModelOptions {
   seed?: number;
   /** Initial weights (e.g. an imported VGG16 backbone); may be partial, the rest is initialised. */
   weights?: WeightMap;
+  /**
+   * Trunk layers held fixed (fine-tuning with `--freeze base`): their variables are not trainable, so
+   * they get no gradient and no weight decay, and their batch norm (if any) uses its moving statistics
+   * in training too, which are then not updated either.
+   */
+  frozen?: ReadonlySet<string>;
 }
 
 /** The trunk layer that ends the VGG base: layers up to it get He init, later ones Xavier (ssd.pytorch). */
 const BASE_LAST_LAYER = 'fc7';
+
+/**
+ * The VGG16 base of a spec: its trunk layers up to and including fc7 (all of them when there is no fc7),
+ * as ssd.pytorch's `vgg` list; the extra layers, L2Norm and heads are not part of it.
+ */
+export function baseLayerNames(spec: SsdSpec): string[] {
+  const lastBase = spec.layers.findIndex((l) => l.name === BASE_LAST_LAYER);
+  return spec.layers.slice(0, lastBase >= 0 ? lastBase + 1 : spec.layers.length).map((l) => l.name);
+}
 /**
  * He init assumes unit-variance inputs, but the network sees mean-subtracted 0..255 pixels (std about
  * 0.229 * 255 = 58 on ImageNet). The first conv's init is divided by this so that training from scratch
@@ -91,8 +106,9 @@ export function createSsdModel(specIn: SsdSpec, opts: CreateSsdModelOptions = {}
   const params = paramSpecs(spec);
   const shapes = layerShapes(spec);
   const id = ++modelCounter;
-  const lastBase = spec.layers.findIndex((l) => l.name === BASE_LAST_LAYER);
-  const baseLayers = new Set(spec.layers.slice(0, lastBase >= 0 ? lastBase + 1 : spec.layers.length).map((l) => l.name));
+  const baseLayers = new Set(baseLayerNames(spec));
+  const frozen = opts.frozen ?? new Set<string>();
+  for (const name of frozen) if (!spec.layers.some((l) => l.name === name)) throw new SsdError(`frozen layer ${name} is not a layer of ${spec.name}`);
 
   if (opts.weights) {
     const known = new Map(params.map((p) => [p.name, p.shape]));
@@ -110,7 +126,7 @@ export function createSsdModel(specIn: SsdSpec, opts: CreateSsdModelOptions = {}
     const v = tf.tidy(() => {
       const init = given ? tf.tensor(given.data, p.shape, 'float32') : initialValue(p, spec, baseLayers, seed);
       // Unique tfjs names: several models (trainer, evaluator, tests) may live in one process.
-      return tf.variable(init, p.trainable, `ssd${id}/${p.name}`);
+      return tf.variable(init, p.trainable && !frozen.has(p.name.split('/')[0]!), `ssd${id}/${p.name}`);
     });
     variables.set(p.name, v);
   });
@@ -156,7 +172,7 @@ export function createSsdModel(specIn: SsdSpec, opts: CreateSsdModelOptions = {}
           x = conv2dTrainable(x, get(`${layer.name}/kernel`) as tf.Tensor4D, layer);
           x = tf.add(x, get(`${layer.name}/bias`)) as tf.Tensor4D;
           const bn = bnParams.get(layer.name);
-          if (bn) x = batchNorm(x, bn, spec.batchNormEpsilon, training);
+          if (bn) x = batchNorm(x, bn, spec.batchNormEpsilon, training && !frozen.has(layer.name));
           if (layer.relu) x = tf.relu(x);
         }
         const si = sourceIndex.get(layer.name);

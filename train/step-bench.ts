@@ -64,6 +64,8 @@ export interface TrainStepResult {
   /** Loss of the first and last timed step of the first round (a sanity check that the update does something). */
   lossFirst: number;
   lossLast: number;
+  /** Why the segment failed (e.g. out of wasm memory); its numbers are then those of earlier rounds, or NaN. */
+  error?: string;
 }
 
 export const DEFAULT_CASES: BenchCase[] = [{ config: 'ssd300', batch: 1 }];
@@ -125,7 +127,7 @@ export async function benchTrainStep(opts: TrainStepBenchOptions = {}): Promise<
   // Fail on a missing backend before the first long step, not in the middle of the run; by default
   // (no backends named) one that is not installed is left out with a line saying so.
   const labels = new Map<BackendName, string>();
-  if (!opts.backends) {
+  if (!opts.backends && cases.some((c) => !c.backends)) {
     const available: BackendName[] = [];
     for (const b of runBackends) {
       try {
@@ -156,12 +158,14 @@ export async function benchTrainStep(opts: TrainStepBenchOptions = {}): Promise<
     for (const d of data) {
       for (const backend of d.c.backends ?? runBackends) {
         if (stop()) break;
-        await selectBackend(backend, { log: () => {} });
         const key = `${d.c.config}:${d.batch}:${backend}`;
-        const model = createSsdModel(d.spec, { seed: 1 });
-        const opt = new SgdMomentum({ momentum: d.recipe.momentum, weightDecay: d.recipe.weightDecay });
         const what = `round ${round + 1}/${rounds} ${d.c.config} batch ${d.batch} ${backend}`;
+        let model: ReturnType<typeof createSsdModel> | undefined;
+        let opt: SgdMomentum | undefined;
         try {
+          await selectBackend(backend, { log: () => {} });
+          model = createSsdModel(d.spec, { seed: 1 });
+          opt = new SgdMomentum({ momentum: d.recipe.momentum, weightDecay: d.recipe.weightDecay });
           for (let i = 0; i < warmup && !stop(); i++) {
             const t = performance.now();
             trainStep(model, opt, [d.input], d.lr, d.recipe);
@@ -194,14 +198,31 @@ export async function benchTrainStep(opts: TrainStepBenchOptions = {}): Promise<
               lossFirst: losses[0]!, lossLast: losses[losses.length - 1]!,
             });
           }
+        } catch (err) {
+          // One case that cannot run must not lose the others' numbers. (SSD300 at batch 8 overflows
+          // the wasm heap, and the wasm module is broken after that: later wasm segments fail too.)
+          const error = err instanceof Error ? err.message : String(err);
+          log(`  ${what}: failed: ${error}`);
+          const prev = results.get(key);
+          if (prev) prev.error = error;
+          else {
+            results.set(key, {
+              backend, label: labels.get(backend) ?? backend, config: d.c.config, batch: d.batch, steps: 0, ms: 0, cpuMs: 0,
+              msPerStep: NaN, imagesPerSecond: NaN, coresBusy: NaN, roundSeconds: [], lossFirst: NaN, lossLast: NaN, error,
+            });
+          }
         } finally {
-          opt.dispose();
-          model.dispose();
+          try {
+            opt?.dispose();
+            model?.dispose();
+          } catch {
+            // A backend that failed mid-step may not release its tensors; the next segment starts fresh anyway.
+          }
         }
       }
     }
   }
-  return [...results.values()].map(({ ms, cpuMs, ...r }) => ({
+  return [...results.values()].map(({ ms, cpuMs, ...r }) => (r.steps === 0 ? r : {
     ...r, msPerStep: ms / r.steps, imagesPerSecond: (1000 * r.batch * r.steps) / ms, coresBusy: cpuMs / ms,
   }));
 }

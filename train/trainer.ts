@@ -9,6 +9,10 @@
  * seed determines every later batch and augmentation, see data-loader.ts, the config, the loss history
  * and the validations), so N + N iterations give the same losses as 2N straight.
  *
+ * Fine-tuning (`initFrom`, init-from.ts) takes only a checkpoint's weights: the optimizer, schedule
+ * and sample stream start afresh, the conf heads are re-initialised when the classes differ, and
+ * `recipe.freeze` holds the VGG16 base fixed (model.ts `frozen`: no gradient, so no weight decay).
+ *
  * Nothing is created before the inputs are known to be good: the augmentation is built and the
  * checkpoint to resume is read before the run directory is made. Temporary checkpoint files that a
  * killed run (kill -9) left behind are removed when a run starts.
@@ -27,6 +31,7 @@ import { configFromRecord, resolveRunLength, savedTrainConfig, type TrainConfig,
 import { DataLoader, ImageSource, type TrainBatch } from './data-loader.js';
 import { multiboxLoss } from './loss.js';
 import { usesForwardConvGradients } from './layers/conv.js';
+import { frozenLayers, headRange, planInitFrom, type InitFrom, type InitPlan } from './init-from.js';
 import { createSsdModel, INPUT_PIXEL_STD, type SsdModel } from './model.js';
 import { SgdMomentum } from './optimizer.js';
 import { renderCurveSvg } from './plot.js';
@@ -49,6 +54,12 @@ export interface TrainOptions {
   resume?: boolean;
   /** Starting weights (e.g. an ImageNet VGG16 backbone); may be partial. Ignored on resume. */
   initialWeights?: WeightMap;
+  /**
+   * Start from this checkpoint's weights (`--init-from`, init-from.ts): fresh optimizer, schedule and
+   * sample stream; its spec's conventions with the config's classes; conf heads re-initialised when the
+   * classes differ. Ignored on resume when the run directory already has a checkpoint.
+   */
+  initFrom?: InitFrom;
   /** Stop (with a checkpoint) after this iteration even if the schedule runs longer. */
   stopAfter?: number;
   /** Lines for the person at the terminal (default: stderr). */
@@ -185,6 +196,24 @@ export function firstConvLrMultFor(spec: SsdSpec, initialWeights: WeightMap | un
   return 1 / (INPUT_PIXEL_STD * INPUT_PIXEL_STD);
 }
 
+function describeFrozen(model: SsdModel, frozen: Set<string>): string {
+  let n = 0;
+  for (const [name, v] of model.variables) if (frozen.has(name.split('/')[0]!)) n += v.size;
+  const convs = model.spec.layers.filter((l) => frozen.has(l.name) && l.kind === 'conv').map((l) => l.name);
+  return `base ${convs[0]}..${convs[convs.length - 1]} (${convs.length} convs, ${n.toLocaleString('en-US')} values: no gradient, no weight decay, batch-norm statistics fixed)`;
+}
+
+/** The one line that says what --init-from loaded, re-initialised and froze. */
+function describeInit(from: InitFrom, plan: InitPlan, model: SsdModel, frozen: Set<string>): string {
+  const src = from.checkpoint.spec;
+  const loaded = [...plan.weights.values()].reduce((n, t) => n + t.data.length, 0);
+  const classes = plan.classesChanged
+    ? `re-initialised ${headRange(plan.reinitialised)} (${src.labels.length - 1} classes -> ${plan.spec.labels.length - 1}: ${plan.spec.labels.slice(1, 6).join(', ')}${plan.spec.labels.length > 6 ? ', ...' : ''})`
+    : `same ${src.labels.length - 1} classes, nothing re-initialised`;
+  return `init: from ${from.source} (${src.name}): loaded ${plan.weights.size} tensors (${loaded.toLocaleString('en-US')} values); ${classes}; ` +
+    `frozen ${frozen.size > 0 ? describeFrozen(model, frozen) : 'nothing'}; keeps its input (${src.input.channelOrder.toUpperCase()} - ${src.input.mean.map((v) => Number(v.toFixed(3))).join('/')}), default boxes and L2Norm; fresh optimizer and schedule`;
+}
+
 function sameArchitecture(a: SsdSpec, b: SsdSpec): boolean {
   return JSON.stringify({ ...a, name: '' }) === JSON.stringify({ ...b, name: '' });
 }
@@ -225,6 +254,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let spec = config.spec;
   let record: TrainingRecord | undefined;
   let resumeFrom: Checkpoint | undefined;
+  let initPlan: InitPlan | undefined;
+  let initialWeights = opts.initialWeights;
+  if (opts.initFrom && opts.initialWeights) throw new SsdError('give --init-from or --backbone-weights, not both (--init-from already holds the backbone)');
   if (opts.resume && existsSync(ckptPath)) {
     resumeFrom = trainingCheckpoint(ckptPath);
     record = resumeFrom.training!;
@@ -235,8 +267,18 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const savedMult = record.config.train.firstConvLrMult;
     const keepMult = config.train.firstConvLrMult === undefined && typeof savedMult === 'number';
     config = { ...config, spec, train: keepMult ? { ...config.train, firstConvLrMult: savedMult } : config.train };
+    if (opts.initFrom) log(`resume: the run in ${opts.outDir} continues from its own checkpoint; --init-from ${opts.initFrom.source} is ignored`);
+  } else if (opts.initFrom) {
+    initPlan = planInitFrom(opts.initFrom, config);
+    spec = initPlan.spec;
+    initialWeights = initPlan.weights;
+    // A checkpoint trained from scratch keeps the first conv's multiplier it was trained with (as a
+    // resumed run does); an imported one has none and its first conv learns at the base rate.
+    const savedMult = opts.initFrom.checkpoint.training?.config.train.firstConvLrMult;
+    const mult = config.train.firstConvLrMult ?? (typeof savedMult === 'number' ? savedMult : firstConvLrMultFor(spec, initialWeights));
+    config = { ...config, spec, train: { ...config.train, firstConvLrMult: mult } };
   } else if (config.train.firstConvLrMult === undefined) {
-    config = { ...config, train: { ...config.train, firstConvLrMult: firstConvLrMultFor(spec, opts.initialWeights) } };
+    config = { ...config, train: { ...config.train, firstConvLrMult: firstConvLrMultFor(spec, initialWeights) } };
   }
   const run = resolveRunLength(config.train, opts.trainSet.samples.length);
   const recipe = run.recipe;
@@ -246,6 +288,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   // Checked before anything is written: a bad pipeline or an empty dataset leaves no run directory.
   const steps = buildPipeline(config.augment, spec);
   if (opts.trainSet.samples.length === 0) throw new SsdError(`training data ${opts.trainSet.name}: no images`);
+  const frozen = frozenLayers(spec, recipe.freeze);
 
   mkdirSync(opts.outDir, { recursive: true });
   const stale = removeStaleAtomicTemps(opts.outDir, [CHECKPOINT_FILE, CURVE_FILE, LABELS_FILE]);
@@ -259,13 +302,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const opt = new SgdMomentum({ momentum: recipe.momentum, weightDecay: recipe.weightDecay });
   let model: SsdModel;
   if (resumeFrom) {
-    model = createSsdModel(spec, { weights: resumeFrom.weights });
+    model = createSsdModel(spec, { weights: resumeFrom.weights, frozen });
     opt.setState(resumeFrom.optimizer, model.variables);
     log(`resume: ${ckptPath} at iteration ${record!.iteration}`);
   } else {
-    if (opts.resume) log(`resume: no checkpoint in ${opts.outDir} yet, starting from scratch`);
-    model = createSsdModel(spec, { seed: recipe.seed, ...(opts.initialWeights ? { weights: opts.initialWeights } : {}) });
-    if (recipe.firstConvLrMult !== undefined && recipe.firstConvLrMult !== 1) {
+    if (opts.resume) log(`resume: no checkpoint in ${opts.outDir} yet, starting ${opts.initFrom ? `from --init-from ${opts.initFrom.source}` : 'from scratch'}`);
+    model = createSsdModel(spec, { seed: recipe.seed, frozen, ...(initialWeights ? { weights: initialWeights } : {}) });
+    if (opts.initFrom && initPlan) log(describeInit(opts.initFrom, initPlan, model, frozen));
+    else if (frozen.size > 0) log(`init: frozen ${describeFrozen(model, frozen)}`);
+    if (recipe.firstConvLrMult !== undefined && recipe.firstConvLrMult !== 1 && !opts.initFrom) {
       log(`init: from scratch without batch norm: ${firstConv(spec)}/kernel learns at lr x ${recipe.firstConvLrMult.toPrecision(3)} (1/${INPUT_PIXEL_STD}^2: its input is 0..255 pixels, not unit-variance)`);
     }
   }

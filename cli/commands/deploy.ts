@@ -20,7 +20,9 @@ Options:
   --host USER@HOST      the device (ssh, key authentication only)
   --port N              ssh port (default 22)
   --identity KEY        ssh private key (default: ssh's own choice)
-  -o, --ssh-option OPT  extra ssh -o option, repeatable (e.g. -o UserKnownHostsFile=./known_hosts)
+  -o, --ssh-option OPT  extra ssh -o option, repeatable (e.g. -o UserKnownHostsFile=./known_hosts);
+                        yours come before the built-in ones and win. Strict host keys (only hosts
+                        already in known_hosts): -o StrictHostKeyChecking=yes (default accept-new)
   --device NAME         device profile (see "ssd devices"); must match the device unless --force
                         (was --profile, which still works until 0.3)
   --model PATH          the ONNX model to run (from "ssd export-onnx")
@@ -31,6 +33,9 @@ Options:
                         --stream-arg=0.0.0.0:8080)
   --service             install and restart the systemd unit (needs root or passwordless sudo)
   --service-name NAME   unit name (default ssd)
+  --service-user NAME   user the unit runs as (default: the ssh user; with --to-dir: ssd)
+  --warm                build the TensorRT engine at install time, before the service starts
+  --require-gpu         the service fails instead of running on the CPU (SSD_REQUIRE_GPU=1)
   --keep N              releases kept on the device (default 3)
   --force               deploy even if the device does not look like --device
   --to-dir DIR          write the bundle to DIR (empty or new) and stop; no ssh
@@ -67,6 +72,9 @@ const command: Command = {
         'stream-arg': { type: 'string', multiple: true },
         service: { type: 'boolean' },
         'service-name': { type: 'string' },
+        'service-user': { type: 'string' },
+        warm: { type: 'boolean' },
+        'require-gpu': { type: 'boolean' },
         keep: { type: 'string' },
         force: { type: 'boolean' },
         'to-dir': { type: 'string' },
@@ -104,6 +112,9 @@ const command: Command = {
       streamArgs: values['stream-arg'] ?? [],
       force: values.force ?? false,
       keepReleases: keep,
+      serviceUser: values['service-user'],
+      warm: values.warm ?? false,
+      requireGpu: values['require-gpu'] ?? false,
       // Testing aid (test/deploy): the device is this machine, so its node_modules can be linked.
       linkNodeModules: process.env.SSD_DEPLOY_LINK_NODE_MODULES || undefined,
       log: (line) => console.log(line),

@@ -39,6 +39,7 @@ Options:
   --threshold T        minimum score (default 0.5)
   --device NAME        device profile whose providers/threads to use (see "ssd devices"; default: detected)
   --threads N          onnxruntime intra-op threads (default: the profile's, else one per core)
+  --require-gpu        fail instead of falling back to the CPU when no GPU provider loads
   --graph-opt LEVEL    onnxruntime graph optimization: ${GRAPH_OPTIMIZATION_LEVELS.join(', ')} (default all)
   --letterbox          keep the aspect ratio and pad with the mean (default: warp, as SSD trains)
   --batch N            images per run for models with a dynamic batch (default 8)
@@ -62,6 +63,7 @@ const OPTIONS = {
   split: { type: 'string' },
   threshold: { type: 'string' },
   device: { type: 'string' },
+  'require-gpu': { type: 'boolean' },
   threads: { type: 'string' },
   'graph-opt': { type: 'string' },
   letterbox: { type: 'boolean' },
@@ -133,6 +135,7 @@ const command: Command = {
 
     const detector = await Detector.load(model, {
       device: values.device, threads, maxBatch, graphOptimization: graphOpt,
+      ...(values['require-gpu'] ? { requireGpu: true } : {}),
       resize: values.letterbox ? 'letterbox' : 'warp',
       // stdout: stderr is kept for errors, one line each.
       log: (line) => console.log(line),

@@ -21,7 +21,6 @@ import {
 } from '../../export/quantize.js';
 import { Detector } from '../../runtime/detector.js';
 import { listImages } from '../../runtime/images.js';
-import { DIGITS_DIR, ensureDigitsDataset } from '../../train/index.js';
 import { choiceFlag, intFlag, numberFlag, parseFlags, type Command } from '../args.js';
 import { checkOutputFile } from '../outputs.js';
 
@@ -43,11 +42,14 @@ Options:
   --method M         minmax (default), percentile (99.999) or entropy (KL, as TensorRT)
   --activations T    uint8 (default: onnxruntime CPU, the VNNI path) or int8 (symmetric, for
                      TensorRT and DLA, which take signed int8 only)
+  --heads H          int8 (default): the prediction heads' convs run in int8 too, their outputs
+                     dequantized at once; float: those convs stay float (~10% slower, more exact)
   --out FILE         where the int8 model goes (written only when the gate passes)
   --val DATA         evaluate fp32 and int8 on a VOC directory (--split, default test: VOC07 mAP),
                      a COCO instances JSON (COCO mAP) or "digits" (its test split)
   --val-images N     evaluate on at most N images of --val (default: all)
   --max-drop D       largest mAP loss accepted (default 0.01); the gate refuses with exit 1
+                     (a negative D, written --max-drop=-1, always refuses)
   --split NAME       split of a VOC --val (default test)
   --threads N        onnxruntime intra-op threads (default: one per core)
   --json             print one JSON object with the figures
@@ -78,9 +80,15 @@ function loadVoc(p: string, splits: readonly string[]): Dataset | undefined {
   return undefined;
 }
 
+/** The generated digits set (made on first use); train/ is loaded only then: it pulls in TensorFlow.js. */
+async function digitsRoot(log: (l: string) => void): Promise<string> {
+  const { DIGITS_DIR, ensureDigitsDataset } = await import('../../train/index.js');
+  return ensureDigitsDataset(resolve(DIGITS_DIR), log);
+}
+
 async function calibrationPictures(data: string, cocoImages: string | undefined, log: (l: string) => void): Promise<Pictures> {
   if (data === 'digits') {
-    const root = await ensureDigitsDataset(resolve(DIGITS_DIR), log);
+    const root = await digitsRoot(log);
     return { paths: loadVocDataset(root, 'train', { onWarning: () => {} }).samples.map((s) => s.imagePath), description: 'digits train' };
   }
   if (!existsSync(data)) throw new SsdError(`--calibrate ${data}: no such file or directory`);
@@ -91,6 +99,8 @@ async function calibrationPictures(data: string, cocoImages: string | undefined,
   if (isVocDir(data)) {
     const ds = loadVoc(data, ['trainval', 'train']);
     if (ds) return { paths: ds.samples.map((s) => s.imagePath), description: `${ds.name}` };
+    const dirs = resolveVocRoots(data.split(',').filter(Boolean)).map((r) => join(r, 'JPEGImages')).filter((d) => existsSync(d));
+    return { paths: listImages(dirs), description: `images ${data}` };
   }
   if (!statSync(data).isDirectory()) throw new SsdError(`--calibrate ${data}: not a directory, a VOC directory, a COCO JSON or "digits"`);
   const paths = listImages([data]);
@@ -105,7 +115,7 @@ function spread<T>(list: readonly T[], n: number): T[] {
 
 async function validationSet(data: string, split: string, cocoImages: string | undefined, log: (l: string) => void): Promise<{ ds: Dataset; metric: EvalMetric }> {
   if (data === 'digits') {
-    const root = await ensureDigitsDataset(resolve(DIGITS_DIR), log);
+    const root = await digitsRoot(log);
     return { ds: loadVocDataset(root, 'test', { onWarning: () => {} }), metric: 'voc07' };
   }
   if (!existsSync(data)) throw new SsdError(`--val ${data}: no such file or directory`);
@@ -171,6 +181,7 @@ const command: Command = {
       images: { type: 'string' },
       method: { type: 'string' },
       activations: { type: 'string' },
+      heads: { type: 'string' },
       out: { type: 'string' },
       val: { type: 'string' },
       'val-images': { type: 'string' },
@@ -191,6 +202,7 @@ const command: Command = {
     const nImages = intFlag('images', values.images, 100, 1, 100000);
     const method = choiceFlag<CalibrationMethod>('method', values.method, CALIBRATION_METHODS, 'minmax');
     const activations = choiceFlag<ActivationType>('activations', values.activations, ['uint8', 'int8'], 'uint8');
+    const heads = choiceFlag('heads', values.heads, ['int8', 'float'] as const, 'int8');
     const maxDrop = numberFlag('max-drop', values['max-drop'], 0.01, -1, 1);
     const valImages = values['val-images'] === undefined ? undefined : intFlag('val-images', values['val-images'], 0, 1, 10000000);
     const threads = values.threads === undefined ? undefined : intFlag('threads', values.threads, 0, 1, 1024);
@@ -198,7 +210,7 @@ const command: Command = {
     const log = (l: string) => process.stderr.write(`${l}\n`);
     const quiet = () => {};
 
-    const plan = planQuantization(readFileSync(modelPath), `model ${modelPath}`);
+    const plan = planQuantization(readFileSync(modelPath), `model ${modelPath}`, { heads: heads === 'int8' });
     const pics = await calibrationPictures(values.calibrate, values['coco-images'], log);
     if (pics.paths.length === 0) throw new SsdError(`--calibrate ${values.calibrate}: no images found`);
     const chosen = spread(pics.paths, nImages);
@@ -210,7 +222,7 @@ const command: Command = {
     try {
       const probePath = join(tmp, 'calibration.onnx');
       writeFileSync(probePath, calibrationModel(plan));
-      const collector = new RangeCollector(method);
+      const collector = new RangeCollector(method, undefined, activations === 'uint8' ? 256 : 128);
       const det = await Detector.load(probePath, { providers: ['cpu'], threads, warmup: false, log: quiet });
       try {
         const bar = new Progress(`calibrating (${method}) on ${chosen.length} pictures of ${pics.description}`, chosen.length);
@@ -229,7 +241,7 @@ const command: Command = {
         await det.dispose();
       }
       const q = quantizeModel(plan, collector.ranges(), { activations, method, calibration: pics.description, images: chosen.length });
-      const summary = `int8: ${q.quantizedConvs} convs and ${q.quantizedMaxPools} max-pools quantized (${activations} activations, ${method}, ${chosen.length} pictures of ${pics.description}); ${q.floatConvs} head convs, L2Norm and postprocessing float`;
+      const summary = `int8: ${q.quantizedConvs} convs and ${q.quantizedMaxPools} max-pools quantized (${activations} activations, ${method}, ${chosen.length} pictures of ${pics.description}); ${q.floatConvs ? `${q.floatConvs} head convs, ` : 'head outputs, '}L2Norm and postprocessing float`;
       let gate: { metric: EvalMetric; images: number; fp32: number; int8: number; drop: number; maxDrop: number; passed: boolean } | undefined;
       if (val) {
         const int8Path = join(tmp, 'int8.onnx');

@@ -21,7 +21,12 @@ Sources (as jetson-inference's videoSource):
 Options:
   --model PATH        ONNX model from "ssd export-onnx" (required with a source)
   --device auto|NAME  device profile (see "ssd devices"); picks providers and GStreamer elements (default auto)
+  --require-gpu       fail instead of falling back to the CPU when no GPU provider loads
   --threshold X       minimum score of a reported detection (default 0.5)
+  --track             track objects (ByteTrack): every detection gets a "track_id" (null until confirmed)
+  --track-low X       weakest detection the tracker uses to keep a track (default 0.1, <= --threshold)
+  --track-min-hits N  consecutive detections before a track gets its id (default 2)
+  --track-max-misses N frames a track outlives its last detection (default 30)
   --max-frames N      stop after N processed frames in all
   --loop              start files over at their end
   --codec h264|h265   codec of RTSP streams (default h264)
@@ -29,7 +34,8 @@ Options:
   --connect-timeout S seconds the first frame of a source may take (default 10)
   --pipeline TEXT     a gst-launch pipeline ending in appsink, as one more source (repeatable)
   --http HOST:PORT    live page, /events (SSE), /metrics (Prometheus), /healthz; loopback unless told
-  --token T           required token for the HTTP server (needed to bind a non-loopback address)
+  --token T           required token for the HTTP server (needed to bind a non-loopback address;
+                      default: the SSD_TOKEN environment variable, which keeps it out of \`ps\`)
   --mqtt URL          publish each frame's JSON to an MQTT broker (mqtt://host:1883)
   --topic T           MQTT topic (default ssd/{host}/{source}; {source} and {host} are replaced)
   --qos 0|1|2         MQTT QoS (default 0)
@@ -47,7 +53,12 @@ const command: Command = {
     const { values, positionals } = parseFlags('stream', argv, {
       model: { type: 'string' },
       device: { type: 'string' },
+      'require-gpu': { type: 'boolean' },
       threshold: { type: 'string' },
+      track: { type: 'boolean' },
+      'track-low': { type: 'string' },
+      'track-min-hits': { type: 'string' },
+      'track-max-misses': { type: 'string' },
       'max-frames': { type: 'string' },
       loop: { type: 'boolean' },
       codec: { type: 'string' },
@@ -67,19 +78,29 @@ const command: Command = {
     if (values.token !== undefined && values.http === undefined && (positionals.length > 0 || values.pipeline)) throw new SsdError('--token needs --http');
     const qos = intFlag('qos', values.qos, 0, 0, 2) as Qos;
     const threshold = numberFlag('threshold', values.threshold, 0.5, 0, 1);
+    const trackFlags = (['track-low', 'track-min-hits', 'track-max-misses'] as const).filter((k) => values[k] !== undefined);
+    if (trackFlags.length > 0 && values.track !== true) throw new SsdError(`--${trackFlags[0]} needs --track`);
+    const track = values.track === true ? {
+      lowThreshold: numberFlag('track-low', values['track-low'], 0.1, 0, threshold),
+      minHits: intFlag('track-min-hits', values['track-min-hits'], 2, 1, 1000),
+      maxMisses: intFlag('track-max-misses', values['track-max-misses'], 30, 0, 100_000),
+    } : undefined;
     const maxFrames = values['max-frames'] === undefined ? undefined : intFlag('max-frames', values['max-frames'], 0, 1);
     const codec = choiceFlag('codec', values.codec, ['h264', 'h265'] as const, 'h264');
     const rtspLatencyMs = intFlag('rtsp-latency', values['rtsp-latency'], 200, 0, 10_000);
     const connectTimeoutMs = numberFlag('connect-timeout', values['connect-timeout'], 10, 0.1, 600) * 1000;
     const quiet = values.quiet === true;
+    // Detector.load reads SSD_REQUIRE_GPU (as a deployed service's ssd.env sets it).
+    if (values['require-gpu']) process.env.SSD_REQUIRE_GPU = '1';
     const ac = new AbortController();
     const stop = () => ac.abort();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     try {
       const summary = await runStream({
-        uris: positionals, pipelines: values.pipeline, model: values.model, device: values.device, threshold, maxFrames,
-        http: values.http, token: values.token, mqtt: values.mqtt, topic: values.topic, qos,
+        uris: positionals, pipelines: values.pipeline, model: values.model, device: values.device, threshold, track, maxFrames,
+        // SSD_TOKEN: how a deployed service passes it (ssd.env), so that it does not show in `ps`.
+        http: values.http, token: values.token ?? (process.env.SSD_TOKEN || undefined), mqtt: values.mqtt, topic: values.topic, qos,
         loop: values.loop === true, codec, rtspLatencyMs, connectTimeoutMs,
         out: values['no-json'] ? null : process.stdout,
         log: quiet ? () => {} : (line) => process.stderr.write(`${line}\n`),

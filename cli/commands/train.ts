@@ -24,6 +24,11 @@ Model and recipe (defaults come from the config; SSD-SPEC "Training recipe"):
   --config NAME|FILE       built-in: digits, ssd300, ssd512, ssd300-coco, ssd512-coco, ssd-tiny, ssd-digits; or a JSON file
                            holding a spec or {"base": "ssd300", ...overrides, "train": {...}, "augment": [...]}
   --backbone-weights FILE  ImageNet VGG16 weights: an ONNX file or a TensorFlow.js model.json
+  --init-from DIR|FILE     fine-tune: start from a checkpoint (an "ssd import" output or any run) with a
+                           fresh optimizer and schedule; its input, default boxes and L2Norm are kept;
+                           other classes than the checkpoint's re-initialise the conf heads. Without
+                           --config, the checkpoint's own config (imports: the default SSD recipe)
+  --freeze base            hold the VGG16 trunk (up to fc7) fixed: no gradient, no weight decay
   --batch-norm             add batch norm after every conv (folded away at export)
   --iterations N | --epochs N   run length; the config's decay steps keep their fraction of the run
   --batch N                images per micro-batch        --accumulate N   micro-batches per step
@@ -53,7 +58,7 @@ const command: Command = {
       iterations: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, accumulate: { type: 'string' },
       lr: { type: 'string' }, warmup: { type: 'string' }, steps: { type: 'string' }, 'val-every': { type: 'string' },
       'val-limit': { type: 'string' }, 'checkpoint-every': { type: 'string' }, seed: { type: 'string' },
-      'batch-norm': { type: 'boolean' }, threads: { type: 'string' }, quiet: { type: 'boolean' }, labels: { type: 'string' },
+      'batch-norm': { type: 'boolean' }, 'init-from': { type: 'string' }, freeze: { type: 'string' }, threads: { type: 'string' }, quiet: { type: 'boolean' }, labels: { type: 'string' },
     }, false);
     if (!values.out) throw new SsdError('--out DIR is required (see "ssd train --help")');
     if (!values.data) throw new SsdError('--data is required: digits, VOC directories or a COCO JSON (see "ssd train --help")');
@@ -63,10 +68,15 @@ const command: Command = {
     const lib = await import('../../train/index.js');
     const log = (line: string) => process.stderr.write(`${line}\n`);
 
+    if (values['init-from'] !== undefined && values['backbone-weights'] !== undefined) throw new SsdError('give --init-from or --backbone-weights, not both (--init-from already holds the backbone)');
+    const freeze = values.freeze === undefined ? undefined : choiceFlag('freeze', values.freeze, lib.FREEZE_GROUPS, 'base');
     let config = values.resume ? lib.savedConfig(outDir) : undefined;
+    const initFrom = values['init-from'] !== undefined && !config ? lib.loadInitFrom(values['init-from']) : undefined;
+    if (values['init-from'] !== undefined && config) log(`resume: the run in ${outDir} continues from its own checkpoint; --init-from is ignored`);
     if (!config) {
-      if (!values.config) throw new SsdError(`--config is required (known: ${lib.knownConfigs().join(', ')}, or a .json file)`);
-      config = lib.resolveConfig(values.config);
+      if (initFrom && !values.config) config = lib.configFromInit(initFrom);
+      else if (!values.config) throw new SsdError(`--config is required (known: ${lib.knownConfigs().join(', ')}, or a .json file)`);
+      else config = lib.resolveConfig(values.config);
     } else if (values.config) {
       log(`resume: the run in ${outDir} keeps its own config (${config.name}); --config ${values.config} is ignored`);
     }
@@ -88,6 +98,7 @@ const command: Command = {
     r.valLimit = intFlag('val-limit', values['val-limit'], r.valLimit, 0);
     r.checkpointEvery = intFlag('checkpoint-every', values['checkpoint-every'], r.checkpointEvery, 0);
     r.seed = intFlag('seed', values.seed, r.seed, 0, 2 ** 32 - 1);
+    if (freeze) r.freeze = freeze;
     config = { ...config, train: r, spec: values['batch-norm'] ? { ...config.spec, batchNorm: true } : config.spec };
     // --threads set wasm threads, but tfjs-backend-wasm 4.22 runs one thread in Node whatever it says.
     if (values.threads !== undefined) log('--threads is ignored and will be removed: the wasm backend runs one thread in Node; the tensorflow backend uses every core (npm run setup -- --tensorflow)');
@@ -106,7 +117,7 @@ const command: Command = {
     });
     const result = await lib.runTraining({
       config, data, outDir, ...(backend ? { backend } : {}), ...(values.resume ? { resume: true } : {}),
-      ...(initialWeights ? { initialWeights } : {}), runLength, log, progress: !values.quiet,
+      ...(initialWeights ? { initialWeights } : {}), ...(initFrom ? { initFrom } : {}), runLength, log, progress: !values.quiet,
     });
     const final = result.finalValidation;
     if (final) console.log(`${final.metric === 'coco' ? 'COCO AP' : 'VOC07 mAP'} ${final.map.toFixed(4)} after ${result.iteration} iterations (${result.seconds.toFixed(0)} s, ${result.imagesPerSecond.toFixed(1)} img/s, backend ${result.backend})`);

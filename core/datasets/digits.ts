@@ -53,7 +53,7 @@ export function loadMnist(split: MnistSplit): MnistDigits {
     img = readFileSync(imgPath);
     lbl = readFileSync(lblPath);
   } catch (err) {
-    throw new SsdError(`${imgPath}: cannot read MNIST (${(err as Error).message})`);
+    throw new SsdError(`${imgPath}: cannot read MNIST (${(err as Error).message})`, { cause: err });
   }
   if (img.readUInt32BE(0) !== 2051 || img.readUInt32BE(8) !== 28 || img.readUInt32BE(12) !== 28) throw new SsdError(`${imgPath}: not an MNIST image file`);
   if (lbl.readUInt32BE(0) !== 2049) throw new SsdError(`${lblPath}: not an MNIST label file`);

@@ -59,6 +59,8 @@ export function checkHttpAccess(address: ListenAddress, token: string | undefine
   }
 }
 
+export type StreamPhase = 'loading model' | 'building engine' | 'running';
+
 export interface SourceInfo {
   id: string;
   uri: string;
@@ -70,6 +72,11 @@ export interface HttpOptions {
   token?: string;
   metrics: StreamMetrics;
   sources: () => SourceInfo[];
+  /**
+   * Where the stream is: the page comes up before the model loads, and a first TensorRT start builds
+   * its engine for minutes; /healthz says so (200, "building engine") rather than failing. Default: running.
+   */
+  phase?: () => StreamPhase;
   log?: LogFn;
   title?: string;
   /** A line shown on the live page (e.g. that the demo model is untrained). */
@@ -160,7 +167,9 @@ export class StreamHttpServer {
   }
 
   async close(): Promise<void> {
-    for (const c of this.clients) c.res.end();
+    // A named "end" event first: the page tells a finished stream from a dropped connection (an
+    // EventSource whose response just ends would reconnect, and say so, forever).
+    for (const c of this.clients) c.res.end('event: end\ndata: {}\n\n');
     this.clients.clear();
     const s = this.server;
     this.server = undefined;
@@ -210,6 +219,12 @@ export class StreamHttpServer {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(this.opts.metrics.registry.render());
         return;
       case '/healthz': {
+        const phase = this.opts.phase?.() ?? 'running';
+        if (phase !== 'running') {
+          // Alive and working, not ready: a watchdog must not restart an engine build.
+          res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: phase, ready: false, sources: [] })}\n`);
+          return;
+        }
         const sources = this.opts.sources().map((s) => ({ id: s.id, uri: s.uri, state: s.stats.state, frames: s.stats.frames, reconnects: s.stats.reconnects, last_error: s.stats.lastError ?? null }));
         const ok = sources.every((s) => s.state === 'playing' || s.state === 'ended' || s.state === 'connecting');
         res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: ok ? 'ok' : 'degraded', sources })}\n`);

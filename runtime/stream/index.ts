@@ -12,12 +12,14 @@ import { Detector } from '../detector.js';
 import { DEMO_MODEL_PATH, DEMO_URI, DemoSource, demoModelAvailable } from './demo.js';
 import type { FrameSource, LogFn } from './frame.js';
 import { maxGstSources, threadPoolSize } from './gst.js';
-import { StreamHttpServer, checkHttpAccess, formatListenAddress, parseListenAddress, type ListenAddress } from './http-server.js';
+import { StreamHttpServer, checkHttpAccess, formatListenAddress, parseListenAddress, type ListenAddress, type StreamPhase } from './http-server.js';
+import { readModelMetadata } from '../onnx-metadata.js';
 import { JsonlWriter, toRecord } from './jsonl.js';
 import { StreamMetrics } from './metrics.js';
 import { MqttPublisher, type Qos } from './mqtt.js';
 import { runScheduler, type SchedulerSummary } from './scheduler.js';
 import { GstFrameSource, type BackoffOptions } from './source.js';
+import { StreamTracking, type StreamTrackOptions } from './tracking.js';
 import { parsePipelineSource, parseSourceUri, type ParsedSource, type VideoCodec } from './uri.js';
 
 export interface StreamOptions {
@@ -29,6 +31,8 @@ export interface StreamOptions {
   /** "auto" (default) or a profile name from `ssd devices`. */
   device?: string;
   threshold?: number;
+  /** Track objects across frames (ids in every detection's track_id); undefined = no tracking. */
+  track?: StreamTrackOptions;
   maxFrames?: number;
   /** "HOST:PORT" for the live page; undefined = no server (the demo defaults to 127.0.0.1:8080). */
   http?: string;
@@ -76,6 +80,7 @@ export async function runStream(o: StreamOptions): Promise<StreamSummary> {
     throw new SsdError(`${parsed.length} sources need ${parsed.length * 2 + 4} libuv threads but UV_THREADPOOL_SIZE is ${pool}: run with UV_THREADPOOL_SIZE=${parsed.length * 2 + 4} (at most ${maxGstSources(pool)} sources at ${pool})`);
   }
   const threshold = o.threshold ?? 0.5;
+  const tracking = o.track === undefined ? undefined : new StreamTracking(threshold, o.track);
   // Every option is checked before the model loads or a source opens: a typo in --http or --mqtt
   // must not wait for a camera's first frame (or its connect timeout) to be reported.
   const httpText = o.http ?? (demo ? '127.0.0.1:8080' : undefined);
@@ -93,21 +98,21 @@ export async function runStream(o: StreamOptions): Promise<StreamSummary> {
     model = DEMO_MODEL_PATH;
   }
   if (!existsSync(model)) throw new SsdError(`--model ${model}: file not found`);
-  const detector = await Detector.load(model, { device: profile, log });
-  const cleanup: Array<() => Promise<void> | void> = [() => detector.dispose()];
+  const modelPath = model;
+  const cleanup: Array<() => Promise<void> | void> = [];
   const sources: FrameSource[] = [];
+  // /healthz during the model load: a first TensorRT start builds its engine for minutes.
+  let phase: StreamPhase = 'loading model';
   try {
-    const spec = detector.metadata.spec;
-    const format = detector.metadata.inputLayout === 'uint8-nhwc' ? 'rgb' : spec.input.channelOrder;
-    const scaleInPipeline = detector.resize === 'warp';
     // The live page and the broker come up before the sources open: a port in use fails at once,
-    // and the page is there while the cameras connect.
+    // and the page is there while the cameras connect. The page comes up before the model loads,
+    // so that /healthz answers "building engine" during a TensorRT build instead of refusing.
     const metrics = new StreamMetrics();
     let server: StreamHttpServer | undefined;
     let httpAddress: ListenAddress | undefined;
     if (httpRequested !== undefined) {
       const make = (a: ListenAddress) => new StreamHttpServer({
-        address: a, token: o.token, metrics, log, title: `ssd stream: ${spec.name}`,
+        address: a, token: o.token, metrics, log, title: `ssd stream: ${readModelMetadata(modelPath).spec.name}`, phase: () => phase,
         sources: () => sources.map((s) => ({ id: s.id, uri: s.display, stats: s.stats })),
       });
       server = make(httpRequested);
@@ -123,6 +128,14 @@ export async function runStream(o: StreamOptions): Promise<StreamSummary> {
       const srv = server;
       cleanup.push(() => srv.close());
     }
+    const detector = await Detector.load(modelPath, {
+      device: profile, log, onPhase: (p) => { phase = p === 'building-engine' ? 'building engine' : 'running'; },
+    });
+    phase = 'running';
+    cleanup.push(() => detector.dispose());
+    const spec = detector.metadata.spec;
+    const format = detector.metadata.inputLayout === 'uint8-nhwc' ? 'rgb' : spec.input.channelOrder;
+    const scaleInPipeline = detector.resize === 'warp';
     if (mqtt !== undefined) {
       await mqtt.connect();
       cleanup.push(() => mqtt.close());
@@ -155,13 +168,19 @@ export async function runStream(o: StreamOptions): Promise<StreamSummary> {
 
     const byId = new Map(sources.map((s) => [s.id, s]));
     const summary = await runScheduler({
-      sources, detector, detect: { threshold }, maxFrames: o.maxFrames, signal: stopAll.signal,
+      sources, detector, detect: { threshold: tracking?.detectThreshold ?? threshold }, maxFrames: o.maxFrames, signal: stopAll.signal,
       onRun: (inferMs) => metrics.run(inferMs),
       onResult: (r) => {
         const src = byId.get(r.frame.sourceId)!;
-        const record = toRecord(r, src.display);
+        let record;
+        if (tracking === undefined) {
+          record = toRecord(r, src.display);
+        } else {
+          const t = tracking.apply(src.id, r.detections);
+          record = toRecord({ ...r, detections: t.detections }, src.display, t.trackIds);
+        }
         jsonl?.write(record);
-        metrics.frame(src.id, r.latencyMs, r.detections.length, performance.now());
+        metrics.frame(src.id, r.latencyMs, record.detections.length, performance.now());
         server?.publish(record, r.frame);
         mqtt?.publish(record);
       },

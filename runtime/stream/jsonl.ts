@@ -14,6 +14,8 @@ export interface DetectionRecord {
   score: number;
   /** Pixels of the source frame, [x1, y1, x2, y2]. */
   box: BoxXYXY;
+  /** With --track: the object's id across frames of this source, null until its track is confirmed. */
+  track_id?: number | null;
 }
 
 export function toDetectionRecord(d: DetectionPixelsXYXY): DetectionRecord {
@@ -40,7 +42,8 @@ export interface FrameRecord {
 const r1 = (v: number) => Math.round(v * 10) / 10;
 const r3 = (v: number) => Math.round(v * 1000) / 1000;
 
-export function toRecord(r: FrameResult, uri: string): FrameRecord {
+/** `trackIds` (with --track): one per detection, 0 = not tracked; every detection then has `track_id`. */
+export function toRecord(r: FrameResult, uri: string, trackIds?: ArrayLike<number>): FrameRecord {
   const f = r.frame;
   return {
     source: f.sourceId,
@@ -53,7 +56,11 @@ export function toRecord(r: FrameResult, uri: string): FrameRecord {
     infer_ms: r1(r.inferMs),
     width: f.sourceWidth,
     height: f.sourceHeight,
-    detections: r.detections.map(toDetectionRecord),
+    detections: r.detections.map((d, i) => {
+      const rec = toDetectionRecord(d);
+      if (trackIds !== undefined) rec.track_id = trackIds[i]! > 0 ? trackIds[i]! : null;
+      return rec;
+    }),
   };
 }
 

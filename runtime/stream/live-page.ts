@@ -52,13 +52,18 @@ function draw(v, img, rec) {
     g.strokeRect(x1, y1, x2 - x1, y2 - y1);
     g.fillText(d.label + " " + d.score.toFixed(2), x1 + 3, Math.max(12, y1 - 3));
   }
-  v.cap.textContent = rec.source + " " + rec.uri + " | frame " + rec.frame + " | " + rec.detections.length + " detections | " + rec.latency_ms + " ms";
+  v.cap.textContent = rec.source + " " + rec.uri + " | " + rec.width + "x" + rec.height + " | frame " + rec.frame + " | " + rec.detections.length + " detections | " + rec.latency_ms + " ms";
 }
+const status = (text) => { document.getElementById("status").textContent = text; };
+let seen = false;
 const es = new EventSource("events?frames=1" + q);
-es.onopen = () => { document.getElementById("status").textContent = "live"; };
-es.onerror = () => { document.getElementById("status").textContent = "reconnecting..."; };
+es.onopen = () => { status(seen ? "live" : "waiting for the first frame"); };
+es.onerror = () => { if (es.readyState !== EventSource.CLOSED) status("reconnecting..."); };
+// Sent by the server when the run ends normally: no reconnecting after that.
+es.addEventListener("end", () => { es.close(); status("stream ended"); });
 es.onmessage = (ev) => {
   const rec = JSON.parse(ev.data);
+  if (!seen) { seen = true; status("live"); }
   const v = view(rec);
   if (!rec.jpeg) { draw(v, null, rec); return; }
   if (v.busy) return;

@@ -74,7 +74,7 @@ export class MqttPublisher {
     try {
       mqtt = await import('mqtt');
     } catch (err) {
-      throw new SsdError(`--mqtt: the "mqtt" package is not installed (${oneLine(err)}); run "npm install mqtt"`);
+      throw new SsdError(`--mqtt: the "mqtt" package is not installed (${oneLine(err)}); run "npm install mqtt"`, { cause: err });
     }
     const shown = this.opts.url.replace(/\/\/[^@/]*@/, '//***@');
     const client = mqtt.connect(this.opts.url, {

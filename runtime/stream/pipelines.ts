@@ -13,6 +13,15 @@
  *   (test/runtime/preprocess-parity.test.ts); frames at any other size get the core's resize.
  * - `probe` receives the decoded frames before scaling; one pull of it per connection gives the
  *   camera's own resolution, which boxes are reported in. It holds one buffer and never blocks.
+ * - On a Jetson (profiles with `mjpegDecoder`), sources are explicit demux/parse/decoder chains as
+ *   jetson-utils builds them, not decodebin, and the probe hangs off the parser, before the decoder:
+ *
+ *     <demux/depay> ! <parse> ! tee name=t ! nvv4l2decoder ! queue ! <convert> ! appsink name=sink
+ *                               t. ! appsink name=probe
+ *
+ *   The parser's caps carry the coded width and height, and the buffer the probe keeps is a
+ *   compressed one in system memory: an appsink after nvv4l2decoder would keep one of the decoder's
+ *   few NVMM buffers and can starve its pool.
  * - Live sources end in `appsink drop=true max-buffers=1 sync=false` behind a leaky one-buffer queue:
  *   the newest frame waits there and older ones are dropped, so nothing ever accumulates. Files end
  *   in `drop=false` instead: every frame is detected, at the speed detection goes.
@@ -65,9 +74,69 @@ function rawCaps(memory: 'system' | 'nvmm', fields: Record<string, string | numb
   return parts.join(',');
 }
 
+/** Containers a Jetson demuxes explicitly (file extension -> demuxer); others go through decodebin. */
+export const JETSON_DEMUXERS: Readonly<Record<string, string | null>> = {
+  mp4: 'qtdemux', mov: 'qtdemux', m4v: 'qtdemux',
+  mkv: 'matroskademux', avi: 'avidemux', ts: 'tsdemux', mts: 'tsdemux', flv: 'flvdemux',
+  // Elementary streams: no container, the parser alone.
+  h264: null, '264': null, h265: null, '265': null,
+};
+
+/**
+ * A source as an explicit chain: `pre` ends in a parser (or in raw caps), `decode` is the decoder;
+ * undefined where the profile leaves the choice to decodebin or there is nothing to decode.
+ */
+export interface SourceParts {
+  pre: string;
+  decode?: string;
+}
+
+function explicitParts(desc: Exclude<SourceDesc, { kind: 'pipeline' }>, opts: PipelineOptions): SourceParts | undefined {
+  const g = opts.gst;
+  if (!g.mjpegDecoder) return undefined;
+  const codecOf = (c: VideoCodec) => (c === 'h265' ? { parse: 'h265parse', decoder: g.h265Decoder, depay: 'rtph265depay' } : { parse: 'h264parse', decoder: g.h264Decoder, depay: 'rtph264depay' });
+  switch (desc.kind) {
+    case 'rtsp':
+    case 'rtp': {
+      const c = codecOf(opts.codec ?? 'h264');
+      const head = sourceHead(desc, { ...opts, gst: { ...g, mjpegDecoder: undefined } });
+      // The same head as elsewhere, cut between the parser and the decoder.
+      const cut = head.lastIndexOf(` ! ${c.decoder}`);
+      return { pre: head.slice(0, cut), decode: c.decoder };
+    }
+    case 'file': {
+      const ext = desc.path.toLowerCase().split('.').pop() ?? '';
+      if (!(ext in JETSON_DEMUXERS)) return undefined;
+      const demux = JETSON_DEMUXERS[ext];
+      // Elementary streams say their codec by extension; containers take --codec (default h264).
+      const codec: VideoCodec = demux === null ? (/^(h265|265)$/.test(ext) ? 'h265' : 'h264') : opts.codec ?? 'h264';
+      const c = codecOf(codec);
+      return { pre: `filesrc location=${quote(desc.path)}${demux ? ` ! ${demux} ! queue` : ''} ! ${c.parse}`, decode: c.decoder };
+    }
+    case 'v4l2': {
+      const m = desc.mode;
+      if (m.format === undefined) return undefined;
+      const f = { width: m.width, height: m.height, framerate: m.fps === undefined ? undefined : `${m.fps}/1` };
+      const head = `v4l2src device=${quote(desc.device)}`;
+      if (m.format === 'raw') return { pre: `${head} ! ${rawCaps('system', f)}` };
+      // MJPEG: jpegparse puts the frame size in the caps (for the probe); the hardware decodes.
+      return { pre: `${head} ! ${rawCaps('system', f).replace('video/x-raw', 'image/jpeg')} ! jpegparse`, decode: g.mjpegDecoder };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** The source split for an explicit chain (Jetson profiles), or undefined: see explicitParts. */
+export function sourceParts(desc: Exclude<SourceDesc, { kind: 'pipeline' }>, opts: PipelineOptions): SourceParts | undefined {
+  return explicitParts(desc, opts);
+}
+
 /** Everything up to decoded raw video (system memory, or NVMM on a Jetson). */
 export function sourceHead(desc: Exclude<SourceDesc, { kind: 'pipeline' }>, opts: PipelineOptions): string {
   const g = opts.gst;
+  const parts = explicitParts(desc, opts);
+  if (parts) return parts.decode ? `${parts.pre} ! ${parts.decode}` : parts.pre;
   switch (desc.kind) {
     case 'rtsp': {
       const codec = opts.codec ?? 'h264';
@@ -131,13 +200,17 @@ export function appsinkText(name: string, everyFrame: boolean): string {
 
 /** Whether the head's own caps already fix the source size (then no probe branch is needed). */
 function knownSourceSize(desc: SourceDesc): boolean {
-  return desc.kind === 'csi' || desc.kind === 'test';
+  return declaredSourceSize(desc) !== undefined;
 }
 
 /** The source's size when the URI fixes it (csi://, test://), else undefined. */
 export function declaredSourceSize(desc: SourceDesc): { width: number; height: number } | undefined {
   if (desc.kind === 'csi') return { width: desc.mode.width ?? 1280, height: desc.mode.height ?? 720 };
   if (desc.kind === 'test') return { width: desc.mode.width ?? 640, height: desc.mode.height ?? 480 };
+  // A v4l2 mode with a format fixes the caps: the camera delivers that size or the pipeline fails.
+  if (desc.kind === 'v4l2' && desc.mode.format !== undefined && desc.mode.width !== undefined && desc.mode.height !== undefined) {
+    return { width: desc.mode.width, height: desc.mode.height };
+  }
   return undefined;
 }
 
@@ -163,5 +236,11 @@ export function buildPipeline(desc: SourceDesc, opts: PipelineOptions): BuiltPip
   }
   // async=false: the probe never holds up preroll, so a file pipeline reaches PAUSED on `sink` alone.
   const probe = `appsink name=${PROBE_NAME} drop=true max-buffers=1 sync=false async=false`;
+  const parts = sourceParts(desc, opts);
+  if (parts?.decode) {
+    // The probe takes the parser's caps (coded size) and keeps a compressed buffer, never an NVMM one.
+    // The leaky queue stays after the decoder: dropping compressed frames would corrupt the picture.
+    return { launch: `${parts.pre} ! tee name=t ! ${parts.decode} ! ${queue} ! ${tail} t. ! ${probe}`, sink: SINK_NAME, probe: PROBE_NAME };
+  }
   return { launch: `${head} ! tee name=t ! ${queue} ! ${tail} t. ! ${probe}`, sink: SINK_NAME, probe: PROBE_NAME };
 }

@@ -16,6 +16,7 @@
 import { SsdError } from '../../core/errors.js';
 import type { GstElements } from '../../devices/types.js';
 import type { Frame, FrameSource, LogFn, SourceStats } from './frame.js';
+import { GDP_TYPE_BUFFER, gdpPayloaderAvailable, parseGdpPacket, videoCapsOfGdp, withGdpPayloader } from './gdp.js';
 import { createPipeline, type GstAppSink, type GstBusMessage, type GstCaps, type GstPipeline } from './gst.js';
 import { buildPipeline, declaredSourceSize, type BuiltPipeline, type PixelFormat } from './pipelines.js';
 import type { ParsedSource, VideoCodec } from './uri.js';
@@ -53,6 +54,8 @@ interface Pulled {
   gen: number;
   buf: Buffer | null;
   caps: GstCaps;
+  /** The buffer's own timestamp (GDP frame branch), undefined when the pipeline does not carry it. */
+  pts?: number | null;
   mono: number;
   wall: number;
 }
@@ -103,6 +106,9 @@ export class GstFrameSource implements FrameSource {
   readonly live: boolean;
   readonly stats: SourceStats = { state: 'connecting', frames: 0, dropped: 0, reconnects: 0 };
   readonly built: BuiltPipeline;
+  /** The launch text run: `built.launch` with gdppay before the frame appsink when available (gdp.ts). */
+  private readonly launch: string;
+  private readonly gdp: boolean;
   private readonly opts: GstSourceOptions;
   private readonly log: LogFn;
   private pipeline: GstPipeline | undefined;
@@ -136,6 +142,9 @@ export class GstFrameSource implements FrameSource {
       everyFrame: !parsed.live, codec: opts.codec, rtspLatencyMs: opts.rtspLatencyMs,
     });
     this.sourceSize = declaredSourceSize(parsed.desc);
+    const g = gdpPayloaderAvailable() ? withGdpPayloader(this.built.launch, this.built.sink) : { launch: this.built.launch, gdp: false };
+    this.launch = g.launch;
+    this.gdp = g.gdp;
   }
 
   async start(): Promise<void> {
@@ -208,7 +217,16 @@ export class GstFrameSource implements FrameSource {
     const sink = this.sink!;
     const gen = this.gen;
     const p = new Promise<Pulled>((resolve) => {
-      sink.pull((buf, caps) => resolve({ gen, buf, caps, mono: performance.now(), wall: Date.now() }));
+      const done = (buf: Buffer | null, caps: GstCaps, pts?: number | null) => resolve({ gen, buf, caps, pts, mono: performance.now(), wall: Date.now() });
+      const onSample = (buf: Buffer | null, caps: GstCaps) => {
+        if (!this.gdp || buf === null) return done(buf, caps);
+        const packet = parseGdpPacket(buf);
+        // Caps and event packets (stream start, segment, tags) precede the frames: pull on.
+        if (packet !== undefined && packet.type !== GDP_TYPE_BUFFER) return sink.pull(onSample);
+        if (packet === undefined) return done(buf, caps);
+        done(packet.payload, videoCapsOfGdp(caps) ?? {}, packet.pts);
+      };
+      sink.pull(onSample);
     });
     this.armStall(gen);
     void p.then((r) => {
@@ -239,8 +257,13 @@ export class GstFrameSource implements FrameSource {
     if (!(width > 0 && height > 0)) throw new SsdError(`source ${this.display}: sample without a frame size in its caps`);
     if (fmt !== 'rgb' && fmt !== 'bgr') throw new SsdError(`source ${this.display}: frames are ${r.caps.format ?? 'of unknown format'}; the pipeline must deliver video/x-raw,format=RGB or BGR to its appsink`);
     this.fps ??= parseFraction(r.caps.framerate);
-    const pos = this.pipeline?.queryPosition() ?? -1;
-    const pts = pos >= 0 ? pos : null;
+    let pts: number | null;
+    if (r.pts !== undefined) {
+      pts = r.pts;
+    } else {
+      const pos = this.pipeline?.queryPosition() ?? -1;
+      pts = pos >= 0 ? pos : null;
+    }
     if (pts !== null && this.lastPts !== null && this.fps && this.live) {
       this.stats.dropped += Math.max(0, Math.round((pts - this.lastPts) * this.fps) - 1);
     }
@@ -261,7 +284,7 @@ export class GstFrameSource implements FrameSource {
     const gen = this.gen;
     let pipeline: GstPipeline;
     try {
-      pipeline = createPipeline(this.built.launch, `source ${this.display}`);
+      pipeline = createPipeline(this.launch, `source ${this.display}`);
     } catch (err) {
       this.fail(err instanceof SsdError ? err : new SsdError(`source ${this.display}: ${String(err)}`));
       return;

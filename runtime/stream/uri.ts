@@ -20,6 +20,8 @@ export interface CaptureMode {
   width?: number;
   height?: number;
   fps?: number;
+  /** v4l2:// only: what the camera sends in this mode (MJPEG gets the hardware decoder on a Jetson). */
+  format?: 'mjpeg' | 'raw';
 }
 
 export type SourceDesc =
@@ -49,8 +51,13 @@ export function redactUri(uri: string): string {
   return uri.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@:\s"]*):([^/@\s"]*)@/gi, '$1$2:***@');
 }
 
-function captureMode(params: URLSearchParams, uri: string): CaptureMode {
+function captureMode(params: URLSearchParams, uri: string, withFormat = false): CaptureMode {
   const mode: CaptureMode = {};
+  const format = withFormat ? params.get('format') : null;
+  if (format !== null) {
+    if (format !== 'mjpeg' && format !== 'raw') throw new SsdError(`source ${redactUri(uri)}: format must be mjpeg or raw, got "${format}"`);
+    mode.format = format;
+  }
   for (const key of ['width', 'height', 'fps'] as const) {
     const v = params.get(key);
     if (v === null) continue;
@@ -58,8 +65,9 @@ function captureMode(params: URLSearchParams, uri: string): CaptureMode {
     if (!Number.isInteger(n) || n < 1 || n > 16384) throw new SsdError(`source ${redactUri(uri)}: ${key} must be a whole number >= 1, got "${v}"`);
     mode[key] = n;
   }
+  const known = withFormat ? ['width', 'height', 'fps', 'format'] : ['width', 'height', 'fps'];
   for (const key of params.keys()) {
-    if (!['width', 'height', 'fps'].includes(key)) throw new SsdError(`source ${redactUri(uri)}: unknown parameter "${key}" (known: width, height, fps)`);
+    if (!known.includes(key)) throw new SsdError(`source ${redactUri(uri)}: unknown parameter "${key}" (known: ${known.join(', ')})`);
   }
   return mode;
 }
@@ -78,7 +86,7 @@ function fileSource(path: string, shown: string): ParsedSource {
 function v4l2Source(device: string, params: URLSearchParams, uri: string): ParsedSource {
   if (!/^\/dev\/video\d+$/.test(device)) throw new SsdError(`source ${uri}: expected a device like /dev/video0`);
   if (!existsSync(device)) throw new SsdError(`source ${uri}: ${device} does not exist (no camera plugged in?)`);
-  return { desc: { kind: 'v4l2', device, mode: captureMode(params, uri) }, display: `v4l2://${device}`, live: true };
+  return { desc: { kind: 'v4l2', device, mode: captureMode(params, uri, true) }, display: `v4l2://${device}`, live: true };
 }
 
 function rtpSource(uri: string, shown: string): ParsedSource {

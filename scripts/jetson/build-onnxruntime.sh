@@ -19,7 +19,8 @@
 #                          (default: $HOME/.cache/ssd/onnxruntime-gpu-<version>)
 #   --app DIR              install the binding into DIR/node_modules/onnxruntime-node (default: this checkout)
 #   --no-install           build only
-#   --jobs N               parallel compile jobs (default: from memory + swap, ~3 GiB per job)
+#   --jobs N               parallel compile jobs (default: from memory + swap, ~3 GiB per job, and never
+#                          more than memory alone allows: swap-bound jobs slow an 8 GB board to a crawl)
 #   --cuda-home DIR        default /usr/local/cuda
 #   --cudnn-home DIR       default /usr/lib/<arch>-linux-gnu
 #   --tensorrt-home DIR    default /usr/lib/<arch>-linux-gnu (headers in /usr/include/<arch>-linux-gnu)
@@ -63,7 +64,13 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n "$ROOT" && ! -d "$ROOT" ]] && die "--root $ROOT is not a directory"
 [[ -n "$JOBS" && ! "$JOBS" =~ ^[1-9][0-9]*$ ]] && die "--jobs must be a positive whole number, got \"$JOBS\""
-command -v node >/dev/null || die "node is not on PATH (Node 20 is needed for the app and for this script)"
+if ! command -v node >/dev/null; then
+  # JetPack 4 (L4T R32, the last release for Nano and TX2) has glibc 2.27; Node 20 needs 2.28.
+  if grep -qs '^# R32 ' "${ROOT:-}/etc/nv_tegra_release"; then
+    die "node is not on PATH, and Node 20 does not run on JetPack 4 (glibc 2.27): run this script and the runtime in a container with a newer arm64 userland (docs/devices.md, JetPack 4)"
+  fi
+  die "node is not on PATH (Node 20 is needed for the app and for this script)"
+fi
 FS_ROOT="${ROOT:-/}"
 FS_ROOT="${FS_ROOT%/}"
 
@@ -93,8 +100,14 @@ eval "$(node -e '
     `P_NAME=${q(p.name)}`, `P_DETECTED=${q(d.detected)}`, `P_ARCH=${q(p.cudaArch)}`,
     `P_MEM=${q(p.hardware?.memoryGiB)}`, `P_CORES=${q(p.hardware?.cpuCores)}`,
     `P_CUDA=${q(p.software?.cuda)}`, `P_TRT=${q(p.software?.tensorrt)}`, `P_JETPACK=${q(p.software?.jetpack)}`,
+    `P_GLIBC=${q(p.software?.glibc)}`, `P_PLATFORM=${q(p.platform)}`,
   ].join("\n"));' "$DEVICES_JSON" "$PROFILE")"
-[[ -n "$P_ARCH" ]] || die "profile $P_NAME has no CUDA architecture: there is nothing to build for it (the npm onnxruntime-node already runs on the CPU)"
+if [[ "$P_PLATFORM" == x86-cuda ]]; then
+  # The linux-x64 npm package is not CPU-only: its install script fetches the CUDA 12 and TensorRT
+  # provider libraries from NuGet (onnxruntime-node's script/install.js).
+  die "profile x86-cuda: nothing to build: on linux-x64, npm install of onnxruntime-node downloads its CUDA 12 and TensorRT providers from NuGet (unless ONNXRUNTIME_NODE_INSTALL=skip); if they are missing, rerun it with network access: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node"
+fi
+[[ -n "$P_ARCH" ]] || die "profile $P_NAME has no GPU: there is nothing to build for it (the npm onnxruntime-node runs on the CPU)"
 [[ -z "$PROFILE" ]] && note "profile $P_NAME (detected)"
 [[ -n "$PROFILE" && "$PROFILE" != "$P_DETECTED" ]] && note "profile $P_NAME was asked for; this machine looks like $P_DETECTED"
 
@@ -143,8 +156,21 @@ TRT_MAJOR="${TRT_VERSION%%.*}"
 
 # onnxruntime's own requirements (TensorRT execution provider docs): 1.22 and later build against
 # CUDA 12 only; 1.18 and later need TensorRT 10.
+# What to do about an old CUDA depends on the board: JetPack 6 supports Orin only; JetPack 5 is the
+# last for Xavier, JetPack 4 the last for Nano and TX2.
+case "$P_NAME" in
+  orin-*) OLD_CUDA_ADVICE="upgrade this Orin to JetPack 6.1 or later (CUDA 12.6, TensorRT 10.3), or build an older onnxruntime with --ort-version 1.15.1 (JetPack 5)" ;;
+  xavier-*) OLD_CUDA_ADVICE="JetPack 5 is the last JetPack for Xavier (JetPack 6 supports Orin only): build an older onnxruntime with --ort-version 1.15.1 and npm install onnxruntime-node@1.15.1" ;;
+  jetson-nano|jetson-tx2) OLD_CUDA_ADVICE="JetPack 4 is the last JetPack for $P_NAME (JetPack 5 and 6 do not support it): build --ort-version 1.11.0 inside a container with a newer arm64 userland, since Node 20 needs glibc 2.28 and JetPack 4 has 2.27 (docs/devices.md, JetPack 4)" ;;
+  *) OLD_CUDA_ADVICE="build an older onnxruntime with --ort-version (see docs/devices.md)" ;;
+esac
 if (( ORT_NUM >= 1022 && CUDA_MAJOR < 12 )); then
-  die "onnxruntime $VERSION needs CUDA 12, this device has CUDA $CUDA_VERSION (JetPack ${P_JETPACK:-?}): upgrade to JetPack 6, or build an older onnxruntime with --ort-version (e.g. 1.15.1 for JetPack 5 or 1.11.0 for JetPack 4; see docs/devices.md)"
+  die "onnxruntime $VERSION needs CUDA 12, this device has CUDA $CUDA_VERSION (JetPack ${P_JETPACK:-?}): $OLD_CUDA_ADVICE"
+fi
+# The host's glibc (the profile's with --root): Node 20's official builds need 2.28.
+if [[ -n "$ROOT" ]]; then GLIBC="${P_GLIBC:-}"; else GLIBC="$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')"; fi
+if [[ -n "$GLIBC" ]] && (( $(echo "$GLIBC" | cut -d. -f1) * 100 + $(echo "$GLIBC" | cut -d. -f2) < 228 )); then
+  note "glibc $GLIBC: Node 20 does not run on this host; build and run inside a container with a newer arm64 userland that mounts the host's CUDA/TensorRT (nvidia-container-runtime): see docs/devices.md, JetPack 4"
 fi
 if (( USE_TRT == 1 && ORT_NUM >= 1018 && TRT_MAJOR < 10 )); then
   note "onnxruntime $VERSION needs TensorRT 10 for its TensorRT provider; this device has TensorRT $TRT_VERSION: building the CUDA provider only"
@@ -166,8 +192,14 @@ fi
 gib() { echo $(( ($1 + 524288) / 1048576 )); }
 TOTAL_GIB=$(gib $(( MEM_KB + SWAP_KB )))
 if [[ -n "$ROOT" ]]; then CORES="${P_CORES:-4}"; else CORES="$(nproc)"; fi
+MEM_GIB=$(gib "$MEM_KB")
 if [[ -z "$JOBS" ]]; then
+  # ~3 GiB per nvcc/cc1plus job. Swap keeps a peak from killing the build, but jobs that live in swap
+  # thrash an 8 GB board for hours: RAM alone bounds the count, swap only adds one job's headroom.
   JOBS=$(( TOTAL_GIB / 3 ))
+  RAM_JOBS=$(( (MEM_GIB - 1) / 3 ))
+  (( RAM_JOBS < 1 )) && RAM_JOBS=1
+  (( JOBS > RAM_JOBS )) && JOBS=$RAM_JOBS
   (( JOBS < 1 )) && JOBS=1
   (( JOBS > CORES )) && JOBS=$CORES
 fi
@@ -180,6 +212,21 @@ if (( TOTAL_GIB < NEED_GIB )); then
   SWAP_SIZE="${MAKE_SWAP:-${ADD}G}"
   SWAP_PLAN=("sudo fallocate -l $SWAP_SIZE /var/swapfile-ort" "sudo chmod 600 /var/swapfile-ort" "sudo mkswap /var/swapfile-ort" "sudo swapon /var/swapfile-ort")
   note "memory + swap is ${TOTAL_GIB} GiB; the build needs about ${NEED_GIB} GiB: add ${ADD} GiB of swap (--make-swap ${ADD}G does it), or the compiler will be killed"
+fi
+
+# --- CMake: onnxruntime >= 1.20 needs 3.28 (Ubuntu 22.04, JetPack 6, ships 3.22; 20.04 ships 3.16). --
+if (( ORT_NUM >= 1020 )); then CMAKE_MIN=3.28; elif (( ORT_NUM >= 1016 )); then CMAKE_MIN=3.26; else CMAKE_MIN=3.18; fi
+CMAKE_ADVICE="pip3 install --user --upgrade 'cmake>=$CMAKE_MIN' (then put ~/.local/bin first on PATH), or Kitware's APT repository"
+CMAKE_PROBLEM=""
+if ! command -v cmake >/dev/null; then
+  CMAKE_PROBLEM="cmake is not installed; onnxruntime $VERSION needs CMake >= $CMAKE_MIN: $CMAKE_ADVICE"
+else
+  CMAKE_VERSION="$(cmake --version | sed -n 's/^cmake version \([0-9][0-9.]*\).*/\1/p' | head -1)"
+  cv_major="$(echo "${CMAKE_VERSION:-0}" | cut -d. -f1)" cv_minor="$(echo "${CMAKE_VERSION:-0.0}" | cut -d. -f2)"
+  want_major="${CMAKE_MIN%%.*}" want_minor="${CMAKE_MIN#*.}"
+  if (( ${cv_major:-0} * 1000 + ${cv_minor:-0} < want_major * 1000 + want_minor )); then
+    CMAKE_PROBLEM="CMake ${CMAKE_VERSION:-unknown} is older than the $CMAKE_MIN onnxruntime $VERSION needs: $CMAKE_ADVICE"
+  fi
 fi
 
 # --- The build. ---------------------------------------------------------------------------------
@@ -201,6 +248,7 @@ if (( DRY_RUN == 1 )); then
   echo "# profile:    $P_NAME (sm_$P_ARCH${P_JETPACK:+, JetPack $P_JETPACK})"
   echo "# toolchain:  CUDA $CUDA_VERSION, TensorRT ${TRT_VERSION:-none}$( (( USE_TRT == 1 )) || echo ' (TensorRT provider not built)')"
   echo "# memory:     $(gib "$MEM_KB") GiB + $(gib "$SWAP_KB") GiB swap, $CORES cores -> --parallel $JOBS, --nvcc_threads $NVCC_THREADS"
+  [[ -n "$CMAKE_PROBLEM" ]] && note "$CMAKE_PROBLEM"
   echo "# onnxruntime v$VERSION (package.json pins $PINNED) in $SRC"
   for line in "${SWAP_PLAN[@]}"; do echo "$line"; done
   printf '%q ' "${CLONE_CMD[@]}"; echo
@@ -208,7 +256,7 @@ if (( DRY_RUN == 1 )); then
   echo "cd $(printf '%q' "$SRC")"
   printf '%q ' "${BUILD_CMD[@]}"; echo
   echo "cp $BINDING_DIR/* build/Linux/Release/libonnxruntime_providers_*.so $(printf '%q' "$OUT")/"
-  (( INSTALL == 1 )) && echo "cp $(printf '%q' "$OUT")/* $(printf '%q' "$APP")/node_modules/onnxruntime-node/bin/napi-v6/linux/$NODE_ARCH/"
+  (( INSTALL == 1 )) && echo "cp --remove-destination $(printf '%q' "$OUT")/* $(printf '%q' "$APP")/node_modules/onnxruntime-node/bin/napi-v6/linux/$NODE_ARCH/"
   exit 0
 fi
 [[ -n "$ROOT" ]] && die "--root reads another device's files: use it with --dry-run only"
@@ -220,7 +268,7 @@ if (( ${#SWAP_PLAN[@]} > 0 )); then
     note "continuing without more swap; if a compiler process is killed, rerun with --make-swap ${ADD}G or --jobs 1"
   fi
 fi
-command -v cmake >/dev/null || die "cmake is not installed (sudo apt-get install cmake; recent onnxruntime needs a newer CMake than Ubuntu ships: pip3 install --user --upgrade cmake)"
+[[ -z "$CMAKE_PROBLEM" ]] || die "$CMAKE_PROBLEM"
 command -v git >/dev/null || die "git is not installed"
 command -v npm >/dev/null || die "npm is not on PATH (the Node binding is built with cmake-js from js/node)"
 [[ -d "$CUDA_HOME" ]] || die "CUDA not found at $CUDA_HOME (pass --cuda-home)"
@@ -263,6 +311,8 @@ if (( INSTALL == 1 )); then
     die "$APP has onnxruntime-node $APP_ORT but the binding is $VERSION: npm install onnxruntime-node@$VERSION there (or --force)"
   fi
   mkdir -p "$PKG/bin/napi-v6/linux/$NODE_ARCH"
-  cp "$OUT"/*.node "$OUT"/*.so* "$PKG/bin/napi-v6/linux/$NODE_ARCH/"
+  # --remove-destination: install.sh may have hard-linked this node_modules from the previous release;
+  # a plain cp would write through the links into that release's files too.
+  cp --remove-destination "$OUT"/*.node "$OUT"/*.so* "$PKG/bin/napi-v6/linux/$NODE_ARCH/"
   note "installed into $PKG/bin/napi-v6/linux/$NODE_ARCH; check with: node $APP/bin/ssd.js devices"
 fi

@@ -7,7 +7,7 @@ import { readFileSync as read } from 'node:fs';
 import { buildProfiles, getProfile } from '../../devices/profiles.js';
 import { buildBundle, collectRuntimeModules, RUNTIME_DEPENDENCIES, type Bundle } from '../../deploy/bundle.js';
 import { parseProbe, probeScript, profileFits } from '../../deploy/index.js';
-import { parseHost, parseRsyncStats, sshFailure, type SshTarget } from '../../deploy/ssh.js';
+import { parseHost, parseRsyncStats, sshArgs, sshFailure, type SshTarget } from '../../deploy/ssh.js';
 import { envFile, systemdUnit, type ServiceOptions } from '../../deploy/systemd.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -75,6 +75,18 @@ describe('the runtime bundle', () => {
     expect(bundle.files).toEqual(expect.arrayContaining(['ssd.env', 'ssd.service', 'install.sh', 'bin/ssd.js', 'scripts/jetson/build-onnxruntime.sh']));
     expect(statSync(join(out, 'install.sh')).mode & 0o111).not.toBe(0);
     expect(bundle.bytes).toBe(bundle.files.reduce((n, f) => n + statSync(join(out, f)).size, 0));
+  });
+
+  it('ssd.env is readable by its owner only; a README says how to install and run the bundle by hand', () => {
+    expect(statSync(join(out, 'ssd.env')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(out, 'ssd.service')).mode & 0o077).not.toBe(0);
+    const readme = readFileSync(join(out, 'README.md'), 'utf8');
+    expect(readme).toMatch(/^# ssd runtime bundle for orin-nano$/m);
+    expect(readme).toContain('install.sh --base /opt/ssd --release manual --warm');
+    expect(readme).toContain('sudo -u nvidia');
+    expect(readme).toContain('systemctl enable --now ssd');
+    expect(readme).toContain('scripts/jetson/check.sh');
+    expect(bundle.files).toContain('README.md');
   });
 
   it('ships the demo (its MNIST data package and the trained model), never the exporter', () => {
@@ -148,7 +160,20 @@ describe('systemd unit and env file', () => {
     expect(env).toMatch(/^SSD_DEVICE=orin-nano$/m);
     expect(env).toMatch(/^SSD_CACHE_DIR=\/opt\/ssd\/cache$/m);
     expect(env).toMatch(/^SSD_SOURCE=csi:\/\/0 rtsp:\/\/cam\.local\/stream1$/m);
-    expect(env).toMatch(/^SSD_STREAM_ARGS=--http 0\.0\.0\.0:8080 --token abc$/m);
+    expect(env).toMatch(/^SSD_STREAM_ARGS=--http 0\.0\.0\.0:8080$/m);
+  });
+
+  it('the token goes to SSD_TOKEN in the env file, never onto the command line (ps shows it)', () => {
+    for (const streamArgs of [['--http', '0.0.0.0:8080', '--token', 'abc'], ['--token=abc', '--http', '0.0.0.0:8080']]) {
+      const env = envFile({ ...service, streamArgs });
+      expect(env).toMatch(/^SSD_TOKEN=abc$/m);
+      expect(env).not.toMatch(/^SSD_STREAM_ARGS=.*abc/m);
+      expect(systemdUnit({ ...service, streamArgs })).not.toContain('abc');
+    }
+    expect(() => envFile({ ...service, streamArgs: ['--token'] })).toThrow(/--token needs a value/);
+    expect(envFile({ ...service, requireGpu: true })).toMatch(/^SSD_REQUIRE_GPU=1$/m);
+    expect(envFile(service)).not.toMatch(/SSD_REQUIRE_GPU/);
+    expect(() => systemdUnit({ ...service, user: 'a b' })).toThrow(/--service-user/);
   });
 
   it('refuses words systemd would split or a shell would interpret', () => {
@@ -222,6 +247,17 @@ describe('remote detection from the probe output', () => {
 describe('ssh and rsync plumbing', () => {
   const t: SshTarget = { user: 'nvidia', host: 'jetson.local', port: 2222, options: [] };
 
+  it("the user's -o options come first, so ssh (first value wins) takes them: strict host keys work", () => {
+    const strict: SshTarget = { ...t, options: ['StrictHostKeyChecking=yes', 'UserKnownHostsFile=/tmp/kh'] };
+    const args = sshArgs(strict);
+    expect(args.slice(0, 4)).toEqual(['-o', 'StrictHostKeyChecking=yes', '-o', 'UserKnownHostsFile=/tmp/kh']);
+    expect(args.indexOf('StrictHostKeyChecking=yes')).toBeLessThan(args.indexOf('StrictHostKeyChecking=accept-new'));
+    // What ssh itself makes of the arguments (-G prints the resolved configuration, connects nowhere).
+    const resolved = (a: string[]) => execFileSync('ssh', ['-G', ...a, 'jetson.local'], { encoding: 'utf8', env: { ...process.env, HOME: tempDir() } });
+    expect(resolved(args)).toMatch(/^stricthostkeychecking (yes|true)$/m);
+    expect(resolved(sshArgs(t))).toMatch(/^stricthostkeychecking accept-new$/m);
+  });
+
   it('parses user@host', () => {
     expect(parseHost('nvidia@jetson.local')).toEqual({ user: 'nvidia', host: 'jetson.local' });
     expect(parseHost('10.0.0.5')).toEqual({ user: undefined, host: '10.0.0.5' });
@@ -264,7 +300,12 @@ describe('ssd deploy --to-dir', () => {
     const ok = run(['--to-dir', join(dir, 'b'), '--device', 'xavier-nx', '--model', model]);
     expect(ok.code).toBe(0);
     expect(ok.out).toMatch(/^bundle for xavier-nx written to .*: \d+ files, [\d.]+ (KiB|MiB)/m);
-    expect(readdirSync(join(dir, 'b'))).toEqual(expect.arrayContaining(['dist', 'model', 'package.json', 'ssd.service']));
+    expect(readdirSync(join(dir, 'b'))).toEqual(expect.arrayContaining(['dist', 'model', 'package.json', 'ssd.service', 'README.md']));
+    // No ssh user to take: the unit still runs as a user, never as root.
+    expect(readFileSync(join(dir, 'b', 'ssd.service'), 'utf8')).toMatch(/^User=ssd$/m);
+    const own = run(['--to-dir', join(dir, 'd'), '--device', 'cpu', '--model', model, '--service-user', 'camera']);
+    expect(own.code).toBe(0);
+    expect(readFileSync(join(dir, 'd', 'ssd.service'), 'utf8')).toMatch(/^User=camera$/m);
     const bad = run(['--to-dir', join(dir, 'c'), '--device', 'jetson-nano-3', '--model', model]);
     expect(bad.code).not.toBe(0);
     expect(bad.err.trim().split('\n')).toEqual([expect.stringMatching(/^ssd deploy: unknown device profile "jetson-nano-3" \(known: .*orin-nano.*\)$/)]);

@@ -4,12 +4,13 @@
  * when the new release does not stay up. The real-sshd test covers the rest without systemd.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildProfiles } from '../../devices/profiles.js';
 import { buildBundle } from '../../deploy/bundle.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { writeTinyModel } from '../runtime/helpers.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const canRun = spawnSync('bash', ['-c', 'command -v cp && command -v mv']).status === 0 && process.platform === 'linux';
@@ -18,16 +19,16 @@ let base = '';
 let fakeBin = '';
 let unitDir = '';
 
-async function addRelease(id: string, modelText: string): Promise<void> {
-  const model = join(tmp, `${id}.onnx`);
-  writeFileSync(model, modelText);
+async function addRelease(id: string, modelText: string | { onnx: string }, user?: string): Promise<void> {
+  const model = typeof modelText === 'string' ? join(tmp, `${id}.onnx`) : modelText.onnx;
+  if (typeof modelText === 'string') writeFileSync(model, modelText);
   const profile = buildProfiles(join(base, 'cache')).find((p) => p.name === 'cpu')!;
   await buildBundle({
     repoRoot: REPO,
     outDir: join(base, 'releases', id),
     profile,
     modelPath: model,
-    service: { serviceName: 'ssd-test', baseDir: base, profileName: 'cpu', nodePath: process.execPath, sources: ['test://'], streamArgs: [] },
+    service: { serviceName: 'ssd-test', baseDir: base, profileName: 'cpu', nodePath: process.execPath, sources: ['test://'], streamArgs: [], user },
   });
 }
 
@@ -102,5 +103,56 @@ describe.skipIf(!canRun)('install.sh', () => {
     await addRelease('20260105-000000-eeeeeeee', 'model five');
     expect(install('20260105-000000-eeeeeeee', ['--keep', '2']).code).toBe(0);
     expect(readdirSync(join(base, 'releases')).sort()).toEqual(['20260103-000000-cccccccc', '20260105-000000-eeeeeeee']);
+  }, 600_000); // seconds idle; the bound ends a hang, not a slow run
+
+  it('ssd.env stays 0600; --warm opens the model on the profile before the switch, a model that does not run fails the release', async () => {
+    await addRelease('20260106-000000-ffffffff', { onnx: writeTinyModel(tempDir('ssd-warm-')) });
+    chmodSync(join(base, 'releases/20260106-000000-ffffffff/ssd.env'), 0o644);
+    const r = install('20260106-000000-ffffffff', ['--warm']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^install: --warm: opening the model on cpu's providers/m);
+    expect(r.stderr).toMatch(/^install: warm: onnxruntime \[device cpu\]: provider cpu /m);
+    expect(statSync(join(base, 'releases/20260106-000000-ffffffff/ssd.env')).mode & 0o777).toBe(0o600);
+    expect(readlinkSync(join(base, 'current'))).toBe('releases/20260106-000000-ffffffff');
+    await addRelease('20260107-000000-gggggggg', 'not a model');
+    const bad = install('20260107-000000-gggggggg', ['--warm']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/^install: --warm: the model does not run on this device \(ssd bench\)$/m);
+    expect(existsSync(join(base, 'releases/20260107-000000-gggggggg'))).toBe(false);
+    expect(readlinkSync(join(base, 'current'))).toBe('releases/20260106-000000-ffffffff');
+  }, 600_000); // seconds idle; the bound ends a hang, not a slow run
+
+  it('names the GStreamer dev packages when gstreamer-superficial cannot build', async () => {
+    await addRelease('20260108-000000-hhhhhhhh', 'model eight');
+    const bin = join(tmp, 'nogst-bin');
+    mkdirSync(bin, { recursive: true });
+    // No GStreamer headers, and npm failing the way node-gyp does without them.
+    writeFileSync(join(bin, 'pkg-config'), '#!/bin/sh\nexit 1\n');
+    writeFileSync(join(bin, 'npm'), '#!/bin/sh\necho "Package gstreamer-1.0 was not found in the pkg-config search path"\necho "gyp ERR! configure error"\nexit 1\n');
+    chmodSync(join(bin, 'pkg-config'), 0o755);
+    chmodSync(join(bin, 'npm'), 0o755);
+    // Other dependencies than the current release's, so that npm runs instead of hard links.
+    const id = '20260108-000000-hhhhhhhh';
+    const pkgPath = join(base, 'releases', id, 'package.json');
+    writeFileSync(pkgPath, readFileSync(pkgPath, 'utf8').replace('"private": true', '"private": true, "description2": "changed"'));
+    const r = spawnSync('bash', [join(base, 'releases', id, 'install.sh'), '--base', base, '--release', id], {
+      encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${fakeBin}:${process.env.PATH}` },
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/^install: warning: GStreamer development files not found .*sudo apt-get install libgstreamer1\.0-dev libgstreamer-plugins-base1\.0-dev$/m);
+    expect(r.stderr).toMatch(/^install: npm install failed building gstreamer-superficial: sudo apt-get install libgstreamer1\.0-dev libgstreamer-plugins-base1\.0-dev, then deploy again$/m);
+    expect(existsSync(join(base, 'releases', id))).toBe(false);
+  }, 600_000); // seconds idle; the bound ends a hang, not a slow run
+
+  it.skipIf(process.getuid?.() !== 0)('a --service-user other than the installing user gets ssd.env and the engine cache', async () => {
+    writeFileSync(join(tmp, 'is-active.rc'), '0');
+    await addRelease('20260109-000000-iiiiiiii', 'model nine', 'nobody');
+    const r = install('20260109-000000-iiiiiiii', ['--service', 'ssd-test']);
+    expect(r.code, r.stderr).toBe(0);
+    const nobody = Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim());
+    expect(statSync(join(base, 'releases/20260109-000000-iiiiiiii/ssd.env')).uid).toBe(nobody);
+    expect(statSync(join(base, 'releases/20260109-000000-iiiiiiii/ssd.env')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(base, 'cache')).uid).toBe(nobody);
+    expect(readFileSync(join(unitDir, 'ssd-test.service'), 'utf8')).toMatch(/^User=nobody$/m);
   }, 600_000); // seconds idle; the bound ends a hang, not a slow run
 });

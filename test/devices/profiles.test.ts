@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { SsdError } from '../../core/errors.js';
 import { specByName } from '../../core/specs.js';
 import { detectDevice } from '../../devices/detect.js';
-import { buildProfiles, deviceCacheDir, getProfile, isJetson, listProfiles, PROFILES } from '../../devices/profiles.js';
+import { buildProfiles, deviceCacheDir, getProfile, isJetson, listProfiles, PROFILES, providersFor } from '../../devices/profiles.js';
 import { ortProviderConfig, providerOptionStrings } from '../../devices/provider-options.js';
 import type { DeviceProfile, ExecutionProviderName } from '../../devices/types.js';
 
@@ -292,5 +292,31 @@ describe('ssd devices', () => {
     const out = run(['--root', join(FIXTURES, 'jetson-tx2')]);
     expect(out).toMatch(/^\* jetson-tx2 /m);
     expect(out).toContain('This machine: jetson-tx2');
+  });
+});
+
+describe('NMS and TensorRT (issue 14, item 4)', () => {
+  it('every GPU profile suggests --postprocess decode and says why', () => {
+    for (const p of PROFILES) {
+      expect(p.suggestedPostprocess, p.name).toBe('decode');
+      if (isJetson(p)) expect(p.limits.some((l) => /--postprocess decode/.test(l) && /NonMaxSuppression/.test(l)), p.name).toBe(true);
+    }
+  });
+
+  it('an nms model keeps NonMaxSuppression out of TensorRT; decode models and other providers are untouched', () => {
+    for (const p of PROFILES.filter((q) => q.providers.some((s) => s.name === 'tensorrt'))) {
+      const nms = providersFor(p, { postprocess: 'nms' });
+      const trt = nms.find((s) => s.name === 'tensorrt')!.options!;
+      expect(String(trt.trt_op_types_to_exclude).split(','), p.name).toContain('NonMaxSuppression');
+      expect(providerOptionStrings(ortProviderConfig(nms[0]!)).trt_op_types_to_exclude).toContain('NonMaxSuppression');
+      expect(nms.find((s) => s.name === 'cuda')).toEqual(p.providers.find((s) => s.name === 'cuda'));
+      expect(providersFor(p, { postprocess: 'decode' })).toEqual(p.providers);
+    }
+    const orin = getProfile('orin-agx');
+    // With INT8 and a DLA core too.
+    const both = providersFor(orin, { postprocess: 'nms', precision: 'int8', dlaCore: 0 })[0]!.options!;
+    expect(both.trt_int8_enable).toBe(true);
+    expect(both.trt_dla_enable).toBe(true);
+    expect(both.trt_op_types_to_exclude).toBe('NonMaxSuppression,NonZero,RoiAlign');
   });
 });

@@ -90,7 +90,7 @@ describe('exportOnnx', () => {
   it('the CLI prints a summary, and one line (no stack) for a bad checkpoint', async () => {
     const run = promisify(execFile);
     const out = join(dir, 'cli.onnx');
-    const ok = await run('node', [join(root, 'bin/ssd.js'), 'export-onnx', '--init', 'random', '--config', 'ssd-tiny', '--out', out, '--postprocess', 'decode', '--batch', '2'], { cwd: root });
+    const ok = await run('node', [join(root, 'bin/ssd.js'), 'export-onnx', '--init', 'random', '--config', 'ssd-tiny', '--out', out, '--postprocess', 'decode', '--batch-dim', '2'], { cwd: root });
     expect(ok.stdout).toMatch(/wrote .*cli\.onnx \(\d+\.\d\d MB\): ssd-tiny96, 828 default boxes/);
     expect(ok.stdout).toMatch(/verified \(fp32, tfjs \w+ vs onnxruntime cpu, batch 2\) on random pixels: loc max \|diff\| /);
     expect(ok.stdout).toMatch(/ops: Conv x16/);

@@ -1,9 +1,11 @@
 // `ssd quantize` end to end on the shipped digits model and a small generated digits set: the int8
 // model keeps VOC07 mAP within 0.005 of fp32, the gate refuses (exit 1, one line, both figures, no
 // file) when the drop allowed is negative, and bad flags are one line naming the flag.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { vocToPixels } from '../../core/model-contract.js';
+import { loadVocDataset } from '../../core/datasets/voc.js';
 import { inspectModel } from '../../export/index.js';
 import { makeDigitsDataset } from '../../train/digits-dataset.js';
 import { ROOT, ssd } from '../cli/helpers.js';
@@ -45,6 +47,30 @@ describe('ssd quantize', () => {
     expect(lines[0]).toMatch(/refused: voc07 mAP on 20 images .*fp32 0\.\d{4}, int8 0\.\d{4} \(drop -?\d\.\d{4}, max -1\); nothing written/);
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(dir).filter((f) => f.startsWith('refused'))).toEqual([]);
+  }, 600_000);
+
+  it('COCO data: calibrates on a COCO JSON and gates on COCO mAP', async () => {
+    // The digits test split as a COCO instances JSON (0-based x, y, w, h), images where they are.
+    const ds = loadVocDataset(data, 'test');
+    const json = {
+      images: ds.samples.map((s, i) => ({ id: i + 1, file_name: `${s.id}.jpg`, width: s.width, height: s.height })),
+      annotations: ds.samples.flatMap((s, i) => s.objects.map((o, k) => {
+        const [x1, y1, x2, y2] = vocToPixels(o.box);
+        return { id: (i + 1) * 100 + k, image_id: i + 1, category_id: o.classId, bbox: [x1, y1, x2 - x1, y2 - y1], area: (x2 - x1) * (y2 - y1), iscrowd: 0 };
+      })),
+      categories: ds.labels.slice(1).map((name, i) => ({ id: i + 1, name })),
+    };
+    const coco = join(dir, 'digits-coco.json');
+    writeFileSync(coco, JSON.stringify(json));
+    const out = join(dir, 'coco-int8.onnx');
+    const images = join(data, 'JPEGImages');
+    const r = await ssd(['quantize', model, '--calibrate', coco, '--coco-images', images, '--images', '8', '--val', coco, '--val-images', '30', '--max-drop', '1', '--out', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { written: boolean; fp32: number; int8: number; metric: string };
+    expect(res).toMatchObject({ written: true, metric: 'coco' });
+    expect(res.fp32).toBeGreaterThan(0.3);
+    expect(res.int8).toBeGreaterThan(0.3);
+    expect(JSON.parse(inspectModel(readFileSync(out)).metadata['ssd.quantization']!).calibration).toBe('COCO digits-coco.json');
   }, 600_000);
 
   it.each([

@@ -41,8 +41,7 @@ describe('quantizeModel', () => {
     expect(plan.source).toBe(fp16 ? 'fp16' : 'fp32');
     const q = quantizeModel(plan, ranges, { method: 'minmax', calibration: 'test pictures', images: N });
     expect(q.quantizedConvs).toBeGreaterThan(5);
-    // The heads (loc and conf per source) stay float.
-    expect(q.floatConvs).toBe(2 * spec.sources.length);
+    expect(q.floatConvs).toBe(0);
     const info = inspectModel(q.bytes);
     expect(info.ops).toContain('QuantizeLinear');
     expect(info.ops).toContain('DequantizeLinear');
@@ -83,6 +82,24 @@ describe('quantizeModel', () => {
       const out = await run(q.bytes, floatInput(spec, rgb, N));
       expect(Number.isFinite((out[OUTPUTS.none.conf]!.data as Float32Array)[0])).toBe(true);
     }
+  });
+
+  it('heads: false keeps the head convs (loc and conf per source) float', async () => {
+    const bytes = buildOnnxModel({ spec, postprocess: 'decode', batch: 'dynamic' });
+    const plan = planQuantization(bytes, 'model', { heads: false });
+    const all = planQuantization(bytes);
+    const collector = new RangeCollector('minmax');
+    const probe = calibrationModel(all);
+    const S = spec.inputSize;
+    const out = await run(probe, floatInput(spec, rgb.subarray(0, S * S * 3), 1));
+    for (const t of all.tensors) collector.add(t, out[t]!.data as Float32Array);
+    expect(plan.tensors.every((t) => all.tensors.includes(t))).toBe(true);
+    const q = quantizeModel(plan, collector.ranges(), { method: 'minmax', calibration: 'x', images: 1 });
+    expect(q.floatConvs).toBe(2 * spec.sources.length);
+    expect(q.quantizedConvs).toBe(all.convs.length - 2 * spec.sources.length);
+    const ref = await run(bytes, floatInput(spec, rgb, N));
+    const got = await run(q.bytes, floatInput(spec, rgb, N));
+    expect(maxAbsDiff(got[OUTPUTS.decode.scores]!.data, ref[OUTPUTS.decode.scores]!.data)).toBeLessThan(0.1);
   });
 
   it('int8 activations (TensorRT): symmetric, zero point 0, the Relus kept', async () => {

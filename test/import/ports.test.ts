@@ -5,8 +5,9 @@
 // file and lufficc's SSD512 in the legacy container, lufficc's SSD300 as a zip under "model"). The
 // reference is a small torch forward written here from the published architecture (their
 // build_ssd / VGG + extras + L2Norm + heads and PriorBox code), independent of our exporter: imported ->
-// `ssd export-onnx --postprocess none` -> onnxruntime must give its raw heads (<= 1e-4 abs), and our
-// default boxes and preprocessing must equal theirs. Skipped where /usr/bin/python3 has no torch.
+// `ssd export-onnx --postprocess none` -> onnxruntime must give its raw heads (<= 1e-4 abs), our
+// default boxes and preprocessing must equal theirs, and our postprocess must give ssd.pytorch's Detect
+// and lufficc's PostProcessor detections. Skipped where /usr/bin/python3 has no torch.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +15,9 @@ import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../../core/checkpoint.js';
 import { defaultBoxes } from '../../core/default-boxes.js';
+import { postprocess } from '../../core/postprocess.js';
 import { nhwcToNchw, preprocessNHWC } from '../../export/input-graph.js';
+import { importWeights } from '../../train/import/index.js';
 import { ssd } from '../cli/helpers.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { REFERENCE_SCRIPT } from './reference.js';
@@ -71,5 +74,29 @@ describe.skipIf(!hasTorch)('ssd import: ssd.pytorch and lufficc/SSD layouts', ()
       expect(maxAbsDiff(out.loc!.data as Float32Array, loc)).toBeLessThanOrEqual(1e-4);
       expect(maxAbsDiff(out.conf!.data as Float32Array, conf)).toBeLessThanOrEqual(1e-4);
     }, 600_000);
+  }
+
+  const DETECT = [
+    { name: 'ssd-pytorch-300', what: "ssd.pytorch's Detect (200 per class, NMS 0.45, no overall cap)" },
+    { name: 'lufficc-300', what: "lufficc's PostProcessor (batched NMS 0.45, 100 per image)" },
+  ];
+  for (const d of DETECT) {
+    it(`${d.name}: our postprocess gives ${d.what}`, () => {
+      const { spec } = importWeights(join(dir, `${d.name}.pth`));
+      const ours = postprocess(f32(join(dir, `${d.name}.loc.f32`)), f32(join(dir, `${d.name}.conf.f32`)), defaultBoxes(spec), spec);
+      const theirs = JSON.parse(readFileSync(join(dir, `${d.name}.dets.json`), 'utf8')) as number[][];
+      expect(theirs.length).toBeGreaterThan(50);
+      // Same class, score within 1e-6, box within 1e-5; neither clips its output boxes, we do (to [0, 1]).
+      let matched = 0;
+      for (const [c, s, ...box] of theirs) {
+        for (let j = 0; j < ours.count; j++) {
+          if (ours.classIds[j] !== c || Math.abs(ours.scores[j]! - s!) > 1e-6) continue;
+          if (box.every((v, k) => Math.abs(Math.min(1, Math.max(0, v)) - ours.boxesXYXY[j * 4 + k]!) < 1e-5)) { matched++; break; }
+        }
+      }
+      console.log(`${d.name} detection parity: ${matched} of ${theirs.length} matched (${ours.count} ours)`);
+      expect(ours.count).toBe(theirs.length);
+      expect(matched).toBe(theirs.length);
+    });
   }
 });

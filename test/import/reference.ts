@@ -87,6 +87,50 @@ def priors(size):  # PriorBox (ssd.pytorch layers/functions/prior_box.py; luffic
                 mean += [cx, cy, s_k * math.sqrt(ar), s_k / math.sqrt(ar)]; mean += [cx, cy, s_k / math.sqrt(ar), s_k * math.sqrt(ar)]
     return torch.tensor(mean).view(-1, 4).clamp_(max=1, min=0)
 
+def nms(boxes, scores, overlap=0.45, top_k=200):  # ssd.pytorch layers/box_utils.py nms, as written there
+    keep = []
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    area = (x2 - x1) * (y2 - y1)
+    v, idx = scores.sort(0)
+    idx = idx[-top_k:]
+    while idx.numel() > 0:
+        i = idx[-1]; keep.append(int(i))
+        if idx.size(0) == 1: break
+        idx = idx[:-1]
+        xx1 = torch.clamp(x1[idx], min=float(x1[i])); yy1 = torch.clamp(y1[idx], min=float(y1[i]))
+        xx2 = torch.clamp(x2[idx], max=float(x2[i])); yy2 = torch.clamp(y2[idx], max=float(y2[i]))
+        inter = torch.clamp(xx2 - xx1, min=0.0) * torch.clamp(yy2 - yy1, min=0.0)
+        iou = inter / (area[idx] - inter + area[i])
+        idx = idx[iou.le(overlap)]
+    return keep
+
+def detect(loc, prob, pri, C, conf_thresh=0.01):  # ssd.pytorch layers/functions/detection.py Detect.forward
+    boxes = torch.cat((pri[:, :2] + loc[:, :2] * 0.1 * pri[:, 2:], pri[:, 2:] * torch.exp(loc[:, 2:] * 0.2)), 1)
+    boxes[:, :2] -= boxes[:, 2:] / 2
+    boxes[:, 2:] += boxes[:, :2]
+    dets = []
+    for cl in range(1, C):
+        mask = prob[:, cl].gt(conf_thresh)
+        scores = prob[:, cl][mask]
+        if scores.numel() == 0: continue
+        b = boxes[mask]
+        for k in nms(b, scores):
+            dets.append([cl, float(scores[k])] + [float(v) for v in b[k]])
+    return dets
+
+def luf_post(loc, scores, pri, size, thresh=0.01, nms_thresh=0.45, max_per_image=100):  # lufficc box_head/inference.py PostProcessor
+    from torchvision.ops import batched_nms
+    boxes = torch.cat([loc[:, :2] * 0.1 * pri[:, 2:] + pri[:, :2], torch.exp(loc[:, 2:] * 0.2) * pri[:, 2:]], dim=-1)
+    boxes = torch.cat([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2], dim=-1)
+    n, c = scores.shape
+    boxes = boxes.view(n, 1, 4).expand(n, c, 4)[:, 1:].reshape(-1, 4)
+    labels = torch.arange(c).view(1, c).expand(n, c)[:, 1:].reshape(-1)
+    scores = scores[:, 1:].reshape(-1)
+    idx = torch.nonzero(scores > thresh).squeeze(1)
+    boxes, scores, labels = boxes[idx] * size, scores[idx], labels[idx]
+    keep = batched_nms(boxes, scores, labels, nms_thresh)[:max_per_image]
+    return [[int(labels[k]), float(scores[k])] + [float(v) / size for v in boxes[k]] for k in keep]
+
 cases = [('ssd-pytorch', 300, 21, 'legacy', None), ('lufficc', 300, 21, 'zip', 'model'), ('lufficc', 512, 21, 'legacy', 'model')]
 wanted = sys.argv[2].split(',')
 for i, (fmt, size, C, container, wrapper) in enumerate(cases):
@@ -112,4 +156,8 @@ for i, (fmt, size, C, container, wrapper) in enumerate(cases):
     loc.numpy().astype(np.float32).tofile(os.path.join(out, name + '.loc.f32'))
     conf.numpy().astype(np.float32).tofile(os.path.join(out, name + '.conf.f32'))
     priors(size).numpy().astype(np.float32).tofile(os.path.join(out, name + '.priors.f32'))
+    if fmt == 'ssd-pytorch':
+        json.dump(detect(loc, F.softmax(conf, dim=-1), priors(size), C), open(os.path.join(out, name + '.dets.json'), 'w'))
+    else:
+        json.dump(luf_post(loc, F.softmax(conf, dim=-1), priors(size), size), open(os.path.join(out, name + '.dets.json'), 'w'))
 `;

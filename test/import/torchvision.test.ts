@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../../core/checkpoint.js';
 import { defaultBoxes } from '../../core/default-boxes.js';
@@ -167,6 +168,28 @@ describe.skipIf(!hasTorchvision)('ssd import: torchvision ssd300_vgg16', () => {
     expect(n).toBe(tv.scores.length);
     expect(matchDetections(det, tv)).toBe(tv.scores.length);
   }, 300_000);
+
+  it('end to end on the CPU: export --fp16 --input uint8-nhwc, ssd detect on a PNG, ssd deploy --to-dir', async () => {
+    const model = join(dir, 'model-fp16.onnx');
+    const exp = await ssd(['export-onnx', '--checkpoint', ckptDir, '--out', model, '--fp16', '--input', 'uint8-nhwc', '--postprocess', 'nms', '--no-verify']);
+    expect(exp.code, exp.stderr).toBe(0);
+    const png = join(dir, 'scene.png');
+    await sharp(readFileSync(join(dir, 'image.u8')), { raw: { width: 300, height: 300, channels: 3 } }).png().toFile(png);
+    const results = join(dir, 'dets-fp16.json');
+    const det = await ssd(['detect', model, png, '--coco-results', results, '--threshold', '0.5']);
+    expect(det.code, det.stderr).toBe(0);
+    const ours = JSON.parse(readFileSync(results, 'utf8')) as Array<{ category_id: number; bbox: number[]; score: number }>;
+    // The best detection is torchvision's best (same category id: class index = COCO id), box within 2 px.
+    const tv = tvDets();
+    const best = ours.reduce((a, b) => (b.score > a.score ? b : a));
+    expect(best.category_id).toBe(tv.labels[0]);
+    const [x, y, w, h] = best.bbox as [number, number, number, number];
+    [x, y, x + w, y + h].forEach((v, k) => expect(Math.abs(v - tv.boxes[k]!)).toBeLessThan(2));
+    const bundle = join(dir, 'bundle');
+    const dep = await ssd(['deploy', '--to-dir', bundle, '--device', 'orin-nano', '--model', model]);
+    expect(dep.code, dep.stderr).toBe(0);
+    expect(existsSync(bundle)).toBe(true);
+  }, 600_000);
 
   it('a bad file is one line and a non-zero exit, and --out is not created', async () => {
     const bad = join(dir, 'bad.pth');

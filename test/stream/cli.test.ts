@@ -10,8 +10,8 @@ import { tempDir } from '../helpers/temp-dir.js';
 import { WAIT_MS } from '../helpers/wait.js';
 
 // The spawn timeout tells a hang from an exit (a killed run has no exit code); it is a bound, not a speed.
-function ssd(args: string[], timeoutMs = WAIT_MS) {
-  const r = spawnSync(process.execPath, [SSD_BIN, 'stream', ...args], { encoding: 'utf8', timeout: timeoutMs });
+function ssd(args: string[], timeoutMs = WAIT_MS, env: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync(process.execPath, [SSD_BIN, 'stream', ...args], { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines: r.stdout.split('\n').filter(Boolean) };
 }
 
@@ -112,9 +112,10 @@ describe('ssd stream', { timeout: 5 * WAIT_MS }, () => {
     }
   });
 
-  it('too many sources for the libuv threadpool is refused up front, with the fix', () => {
+  it('too many sources for an explicit UV_THREADPOOL_SIZE is refused up front, with the fix', () => {
+    // Without the variable, bin/ssd.js sizes the pool from the command line (test/stream/many-sources.test.ts).
     const many = Array.from({ length: 7 }, () => 'test://');
-    expectOneLineError(ssd([...many, '--model', model]), /7 sources need 18 libuv threads but UV_THREADPOOL_SIZE is 16: run with UV_THREADPOOL_SIZE=18/);
+    expectOneLineError(ssd([...many, '--model', model], WAIT_MS, { UV_THREADPOOL_SIZE: '16' }), /7 sources need 18 libuv threads but UV_THREADPOOL_SIZE is 16: run with UV_THREADPOOL_SIZE=18/);
   });
 
   it.skipIf(!gstAvailable())('an unreachable RTSP camera: one line, non-zero, on the refusal (no waiting out a timeout)', async () => {

@@ -240,4 +240,56 @@ describe.skipIf(!existsSync(CHROMIUM))('live page in headless Chromium', () => {
       await run.exited;
     }
   });
+
+  it('says "waiting for the first frame" while the camera connects and "stream ended" after a normal end', { timeout: 4 * WAIT_MS }, async () => {
+    const dir = tempDir('ssd-stream-');
+    const port = await freePort();
+    // An RTP source nobody sends to: the page is up, no frame ever comes (the connect timeout is far away).
+    const run = runSsdStream([`rtp://@:${await freePort()}`, '--model', tinyModel(dir), '--http', `127.0.0.1:${port}`, '--connect-timeout', '600', '--no-json']);
+    running.push(run.proc);
+    await run.until(() => run.stderr().includes('live page: http://127.0.0.1:'), 'the live page');
+    const chrome = spawn(CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run', `--user-data-dir=${dir}/chromium`, '--window-size=800,600', '--remote-debugging-port=0', '--remote-debugging-address=127.0.0.1', 'about:blank'],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+    running.push(chrome);
+    const browserWs = await new Promise<string>((resolve, reject) => {
+      let err = '';
+      const t = setTimeout(() => reject(new Error(`chromium did not start in ${WAIT_MS / 1000} s: ${err}`)), WAIT_MS);
+      chrome.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+        const m = /DevTools listening on (ws:\/\/\S+)/.exec(err);
+        if (m) { clearTimeout(t); resolve(m[1]!); }
+      });
+    });
+    const targets = await (await fetch(`http://127.0.0.1:${new URL(browserWs).port}/json/list`)).json() as Array<{ type: string; webSocketDebuggerUrl: string }>;
+    const page = await cdp(targets.find((t) => t.type === 'page')!.webSocketDebuggerUrl);
+    // Resolves with the status text once it equals `want` (the page is polled from inside; a bound of WAIT_MS ends a hang).
+    const statusBecomes = async (want: string) => {
+      const r = await page.send('Runtime.evaluate', { awaitPromise: true, returnByValue: true, expression: `new Promise((resolve) => {
+        const giveUp = setTimeout(() => resolve(document.getElementById("status").textContent), ${WAIT_MS});
+        const check = () => {
+          const text = document.getElementById("status").textContent;
+          if (text === ${JSON.stringify(want)}) { clearTimeout(giveUp); resolve(text); return; }
+          setTimeout(check, 50);
+        };
+        check();
+      })` });
+      return (r.result as { value?: string } | undefined)?.value;
+    };
+    try {
+      await page.send('Page.enable');
+      const loaded = page.next('Page.loadEventFired');
+      await page.send('Page.navigate', { url: `http://127.0.0.1:${port}/` });
+      await loaded;
+      expect(await statusBecomes('waiting for the first frame')).toBe('waiting for the first frame');
+      run.proc.kill('SIGTERM');
+      expect(await statusBecomes('stream ended')).toBe('stream ended');
+      expect(await run.exited).toBe(0);
+    } finally {
+      await page.send('Browser.close').catch(() => undefined);
+      page.close();
+      await stop(chrome);
+      await stop(run.proc);
+    }
+  });
 });

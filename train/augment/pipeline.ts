@@ -75,7 +75,7 @@ export function buildPipeline(configs: unknown, spec: SsdSpec, where = 'augment'
     try {
       return makeStep(c as StepConfig, spec);
     } catch (err) {
-      if (err instanceof RangeError) throw new SsdError(`${at}: ${err.message}`);
+      if (err instanceof RangeError) throw new SsdError(`${at}: ${err.message}`, { cause: err });
       throw err;
     }
   });

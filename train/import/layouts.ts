@@ -5,7 +5,7 @@
  * | format | keys | input | default boxes | postprocess |
  * | --- | --- | --- | --- | --- |
  * | torchvision (`ssd300_vgg16`) | backbone.features.N, backbone.extra.N.M, backbone.scale_weight, head.{regression,classification}_head.module_list.N | RGB, x/255 normalised by mean 0.48235/0.45882/0.40784, std 1/255 (= RGB - 122.999/116.999/103.999) | COCO scales 0.07..1.05 (ssd300-coco), w/h clamped to 1 | 0.01, NMS 0.45, 400 per class, 200 |
- * | ssd.pytorch (amdegroot) | vgg.N, extras.N, L2Norm.weight, loc.N, conf.N | BGR - 104/117/123 | VOC 30..264 (COCO 21..261 with 81 classes), clamped to [0, 1] | 0.01, NMS 0.45, 200 per class |
+ * | ssd.pytorch (amdegroot) | vgg.N, extras.N, L2Norm.weight, loc.N, conf.N | BGR - 104/117/123 | VOC 30..264 (COCO 21..261 with 81 classes), clamped to [0, 1] | 0.01, NMS 0.45, 200 per class, no overall cap |
  * | lufficc/SSD | backbone.vgg.N, backbone.extras.N, backbone.l2_norm.weight, box_head.predictor.{reg,cls}_headers.N | RGB - 123/117/104 (INPUT.PIXEL_MEAN) | its yaml's sizes, clamped to [0, 1] | 0.01, NMS 0.45, 100 per image |
  *
  * torchvision clamps the default boxes' w and h to 1, the other two all of (cx, cy, w, h) to [0, 1]
@@ -112,9 +112,10 @@ export function pthSpec(format: PthFormat, size: 300 | 512, numClasses: number):
   spec.sources = spec.sources.map((s) => ({ ...s }));
   // torchvision: score_thresh 0.01, nms 0.45, topk_candidates 400, detections_per_img 200 (= ours), and
   // boxes clipped to the image before NMS.
-  // ssd.pytorch: Detect(top_k 200) keeps 200 candidates per class; lufficc: MAX_PER_IMAGE 100, no per-class cut.
+  // ssd.pytorch: Detect(top_k 200) takes the best 200 of a class into NMS and has no overall cap (so at
+  // most 200 per class survive); lufficc: MAX_PER_IMAGE 100, no per-class cut.
   if (format === 'torchvision') spec.postprocess = { ...spec.postprocess, clipBeforeNms: true };
-  if (format === 'ssd-pytorch') spec.postprocess = { ...spec.postprocess, topKPerClass: 200, keepTopK: 200 };
+  if (format === 'ssd-pytorch') spec.postprocess = { ...spec.postprocess, topKPerClass: 200, keepTopK: 200 * (numClasses - 1) };
   if (format === 'lufficc') spec.postprocess = { ...spec.postprocess, topKPerClass: numDefaultBoxes(spec), keepTopK: 100 };
   return validateSpec(spec);
 }
@@ -135,7 +136,9 @@ export interface ImportedModel { spec: SsdSpec; weights: WeightMap; format: PthF
  * the model needs must be there with the right shape (the error names it), and keys the model does
  * not use are returned (e.g. BN's num_batches_tracked; the CLI reports them).
  */
-export function importStateDict(tensors: Map<string, Tensor>, where: string, format?: PthFormat): ImportedModel {
+export function importStateDict(raw: Map<string, Tensor>, where: string, format?: PthFormat): ImportedModel {
+  // nn.DataParallel saves every key under "module."; the layouts are the same underneath.
+  const tensors = [...raw.keys()].every((k) => k.startsWith('module.')) ? new Map([...raw].map(([k, v]) => [k.slice('module.'.length), v])) : raw;
   const fmt = format ?? detectPthFormat(tensors.keys());
   if (!fmt) {
     const sample = [...tensors.keys()].slice(0, 3).join(', ');

@@ -24,6 +24,10 @@ export function batchNorm(x: tf.Tensor4D, p: BatchNormParams, epsilon: number, t
     p.movingMean.assign(p.movingMean.mul(1 - BN_MOMENTUM).add(mean.mul(BN_MOMENTUM)));
     p.movingVariance.assign(p.movingVariance.mul(1 - BN_MOMENTUM).add(unbiased.mul(BN_MOMENTUM)));
   });
-  const y = tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, epsilon))), p.gamma), p.beta) as tf.Tensor4D;
-  return y;
+  // (x - mean) / sqrt(var + eps) * gamma + beta as x * scale + shift: the per-channel factors are tiny,
+  // so the forward pass makes two full-size ops instead of four and the backward pass fewer too
+  // (a digits training step on tensorflow spent 45 of ~300 ms in full-size divisions).
+  const scale = tf.mul(p.gamma, tf.rsqrt(tf.add(variance, epsilon)));
+  const shift = tf.sub(p.beta, tf.mul(mean, scale));
+  return tf.add(tf.mul(x, scale), shift) as tf.Tensor4D;
 }
