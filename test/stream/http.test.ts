@@ -127,6 +127,23 @@ interface Cdp {
   close(): void;
 }
 
+/** Headless Chromium with a DevTools endpoint on loopback (stopped after the file at the latest); resolves with its browser WebSocket URL. */
+function startChromium(dir: string): Promise<{ browserWs: string; chrome: ChildProcess }> {
+  const chrome = spawn(CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+    '--disable-sync', '--no-first-run', `--user-data-dir=${dir}/chromium`, '--window-size=800,600', '--remote-debugging-port=0', '--remote-debugging-address=127.0.0.1', 'about:blank'],
+  { stdio: ['ignore', 'ignore', 'pipe'] });
+  running.push(chrome);
+  return new Promise((resolve, reject) => {
+    let err = '';
+    const t = setTimeout(() => reject(new Error(`chromium did not start in ${WAIT_MS / 1000} s: ${err}`)), WAIT_MS);
+    chrome.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /DevTools listening on (ws:\/\/\S+)/.exec(err);
+      if (m) { clearTimeout(t); resolve({ browserWs: m[1]!, chrome }); }
+    });
+  });
+}
+
 async function cdp(wsUrl: string): Promise<Cdp> {
   const ws = new WebSocket(wsUrl);
   await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
@@ -160,19 +177,7 @@ describe.skipIf(!existsSync(CHROMIUM))('live page in headless Chromium', () => {
     running.push(run.proc);
     await run.until(() => run.stderr().includes('live page: http://127.0.0.1:'), 'the live page');
 
-    const chrome = spawn(CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', `--user-data-dir=${dir}/chromium`, '--window-size=800,600', '--remote-debugging-port=0', '--remote-debugging-address=127.0.0.1', 'about:blank'],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
-    running.push(chrome);
-    const browserWs = await new Promise<string>((resolve, reject) => {
-      let err = '';
-      const t = setTimeout(() => reject(new Error(`chromium did not start in ${WAIT_MS / 1000} s: ${err}`)), WAIT_MS);
-      chrome.stderr!.on('data', (d: Buffer) => {
-        err += d.toString();
-        const m = /DevTools listening on (ws:\/\/\S+)/.exec(err);
-        if (m) { clearTimeout(t); resolve(m[1]!); }
-      });
-    });
+    const { browserWs, chrome } = await startChromium(dir);
     const debugPort = new URL(browserWs).port;
     const targets = await (await fetch(`http://127.0.0.1:${debugPort}/json/list`)).json() as Array<{ type: string; webSocketDebuggerUrl: string }>;
     const page = await cdp(targets.find((t) => t.type === 'page')!.webSocketDebuggerUrl);
@@ -248,19 +253,7 @@ describe.skipIf(!existsSync(CHROMIUM))('live page in headless Chromium', () => {
     const run = runSsdStream([`rtp://@:${await freePort()}`, '--model', tinyModel(dir), '--http', `127.0.0.1:${port}`, '--connect-timeout', '600', '--no-json']);
     running.push(run.proc);
     await run.until(() => run.stderr().includes('live page: http://127.0.0.1:'), 'the live page');
-    const chrome = spawn(CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', `--user-data-dir=${dir}/chromium`, '--window-size=800,600', '--remote-debugging-port=0', '--remote-debugging-address=127.0.0.1', 'about:blank'],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
-    running.push(chrome);
-    const browserWs = await new Promise<string>((resolve, reject) => {
-      let err = '';
-      const t = setTimeout(() => reject(new Error(`chromium did not start in ${WAIT_MS / 1000} s: ${err}`)), WAIT_MS);
-      chrome.stderr!.on('data', (d: Buffer) => {
-        err += d.toString();
-        const m = /DevTools listening on (ws:\/\/\S+)/.exec(err);
-        if (m) { clearTimeout(t); resolve(m[1]!); }
-      });
-    });
+    const { browserWs, chrome } = await startChromium(dir);
     const targets = await (await fetch(`http://127.0.0.1:${new URL(browserWs).port}/json/list`)).json() as Array<{ type: string; webSocketDebuggerUrl: string }>;
     const page = await cdp(targets.find((t) => t.type === 'page')!.webSocketDebuggerUrl);
     // Resolves with the status text once it equals `want` (the page is polled from inside; a bound of WAIT_MS ends a hang).
