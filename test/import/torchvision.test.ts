@@ -169,7 +169,7 @@ describe.skipIf(!hasTorchvision)('ssd import: torchvision ssd300_vgg16', () => {
     expect(matchDetections(det, tv)).toBe(tv.scores.length);
   }, 300_000);
 
-  it('end to end on the CPU: export --fp16 --input uint8-nhwc, ssd detect on a PNG, ssd deploy --to-dir', async () => {
+  it('end to end on the CPU: export --fp16 --input uint8-nhwc, ssd detect on a PNG, ssd deploy --to-dir, detect --gt + eval, stream', async () => {
     const model = join(dir, 'model-fp16.onnx');
     const exp = await ssd(['export-onnx', '--checkpoint', ckptDir, '--out', model, '--fp16', '--input', 'uint8-nhwc', '--postprocess', 'nms', '--no-verify']);
     expect(exp.code, exp.stderr).toBe(0);
@@ -189,6 +189,28 @@ describe.skipIf(!hasTorchvision)('ssd import: torchvision ssd300_vgg16', () => {
     const dep = await ssd(['deploy', '--to-dir', bundle, '--device', 'orin-nano', '--model', model]);
     expect(dep.code, dep.stderr).toBe(0);
     expect(existsSync(bundle)).toBe(true);
+
+    // ssd detect --gt + ssd eval: COCO ground truth holding torchvision's best detection (its numeric
+    // category id, a numeric image id) scores AP50 = 1 for our results.
+    const gt = join(dir, 'gt.json');
+    const [bx1, by1, bx2, by2] = tv.boxes.slice(0, 4) as [number, number, number, number];
+    writeFileSync(gt, JSON.stringify({
+      images: [{ id: 7, file_name: 'scene.png', width: 300, height: 300 }],
+      annotations: [{ id: 1, image_id: 7, category_id: tv.labels[0], bbox: [bx1, by1, bx2 - bx1, by2 - by1], area: (bx2 - bx1) * (by2 - by1), iscrowd: 0 }],
+      categories: torchvisionCocoLabels().flatMap((name, id) => (id > 0 && name !== 'N/A' ? [{ id, name }] : [])),
+    }));
+    const withIds = join(dir, 'dets-gt.json');
+    const det2 = await ssd(['detect', model, png, '--gt', gt, '--coco-results', withIds, '--threshold', '0.5']);
+    expect(det2.code, det2.stderr).toBe(0);
+    const ev = await ssd(['eval', '--gt', gt, '--dt', withIds, '--metric', 'coco', '--json']);
+    expect(ev.code, ev.stderr).toBe(0);
+    const stats = (JSON.parse(ev.stdout) as { stats: number[] }).stats;
+    expect(stats[1]).toBeCloseTo(1, 6);
+
+    // ssd stream on a GStreamer test source with the imported model.
+    const st = await ssd(['stream', 'test://', '--model', model, '--max-frames', '2', '--threshold', '0.5']);
+    expect(st.code, st.stderr).toBe(0);
+    expect(st.stdout.trim().split('\n').filter((l) => l.startsWith('{'))).toHaveLength(2);
   }, 600_000);
 
   it('a bad file is one line and a non-zero exit, and --out is not created', async () => {
