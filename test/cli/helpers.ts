@@ -6,19 +6,19 @@ export const ROOT = resolve(import.meta.dirname, '..', '..');
 
 export interface SsdRun {
   code: number | null;
+  /** The signal that ended the process (e.g. SIGSEGV for a crash), null when it exited. */
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
 
 /**
- * Runs `node bin/ssd.js ...args` (or another script with `script`) in `cwd` and collects what it
- * prints. The kill after `hangMs` only ends a hang; runs take seconds, more on a loaded machine.
+ * Runs `node ...nodeArgs` in `cwd` and collects what it prints. The kill after `hangMs` only ends a
+ * hang; runs take seconds, more on a loaded machine.
  */
-export function runNode(args: string[], opts: { cwd?: string; script?: string; hangMs?: number } = {}): Promise<SsdRun> {
+export function runNodeArgs(nodeArgs: string[], opts: { cwd?: string; hangMs?: number } = {}): Promise<SsdRun> {
   return new Promise((res, rej) => {
-    // tsx's loader by URL: `--import tsx` would look for the package under cwd.
-    const entry = opts.script ? ['--import', import.meta.resolve('tsx'), opts.script] : [join(ROOT, 'bin', 'ssd.js')];
-    const child = spawn(process.execPath, [...entry, ...args], {
+    const child = spawn(process.execPath, nodeArgs, {
       cwd: opts.cwd ?? ROOT,
       env: { ...process.env, SSD_DEBUG: '' },
     });
@@ -28,11 +28,21 @@ export function runNode(args: string[], opts: { cwd?: string; script?: string; h
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.hangMs ?? 300_000);
     child.on('error', rej);
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
-      res({ code, stdout, stderr });
+      res({ code, signal, stdout, stderr });
     });
   });
+}
+
+/**
+ * Runs `node bin/ssd.js ...args` (or another script with `script`) in `cwd` and collects what it
+ * prints. The kill after `hangMs` only ends a hang; runs take seconds, more on a loaded machine.
+ */
+export function runNode(args: string[], opts: { cwd?: string; script?: string; hangMs?: number } = {}): Promise<SsdRun> {
+  // tsx's loader by URL: `--import tsx` would look for the package under cwd.
+  const entry = opts.script ? ['--import', import.meta.resolve('tsx'), opts.script] : [join(ROOT, 'bin', 'ssd.js')];
+  return runNodeArgs([...entry, ...args], opts);
 }
 
 export const ssd = (args: string[], cwd?: string): Promise<SsdRun> => runNode(args, { cwd });

@@ -1,13 +1,13 @@
 // `ssd detect`'s inputs: hundreds of image paths on the command line (onnxruntime's environment
 // creation recurses over /proc/self/cmdline and needs a stack to match, see inference-thread.ts), and
 // directory scans that meet symlinks (files are taken, directories and loops are not followed).
-import { spawn } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { listImages } from '../../runtime/images.js';
+import { runNodeArgs, type SsdRun } from '../cli/helpers.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { WAIT_MS } from '../helpers/wait.js';
 
@@ -16,23 +16,8 @@ const MODEL = join(ROOT, 'models', 'digits-ssd.onnx');
 // 500 images through the digits model is seconds on an idle machine; the bound only ends a hang.
 const RUN_BOUND_MS = 3 * WAIT_MS;
 
-interface Ran { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-
-function run(args: string[]): Promise<Ran> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, SSD_DEBUG: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_BOUND_MS);
-    child.on('error', rej);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      res({ code, signal, stdout, stderr });
-    });
-  });
-}
+type Ran = SsdRun;
+const run = (args: string[]): Promise<Ran> => runNodeArgs(args, { hangMs: RUN_BOUND_MS });
 
 async function png(path: string, shade: number): Promise<void> {
   const size = 40;

@@ -1,6 +1,5 @@
 // The inference worker (runtime/inference-worker.js): a real module that runs from the sources and,
 // compiled, from the deploy bundle; and the stack it gets for the command line it runs under.
-import { spawn } from 'node:child_process';
 import { symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,26 +8,13 @@ import { describe, expect, it } from 'vitest';
 import { buildBundle } from '../../deploy/bundle.js';
 import { buildProfiles } from '../../devices/profiles.js';
 import { commandLineBytes, INFERENCE_WORKER_URL, inferenceStackMb } from '../../runtime/inference-thread.js';
+import { runNodeArgs } from '../cli/helpers.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { WAIT_MS } from '../helpers/wait.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-function run(args: string[], cwd: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, args, { cwd, env: { ...process.env, SSD_DEBUG: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), WAIT_MS);
-    child.on('error', rej);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      res({ code, signal, stdout, stderr });
-    });
-  });
-}
+const run = (args: string[], cwd: string) => runNodeArgs(args, { cwd, hangMs: WAIT_MS });
 
 describe('the inference worker', () => {
   it('is the module beside inference-thread', () => {
