@@ -22,6 +22,8 @@ Options:
   --steps N         timed steps per segment (default 3)
   --warmup N        untimed steps per segment first (default 1)
   --rounds N        interleaved rounds (default 1)
+  --threads LIST    data-parallel thread counts to compare, e.g. 1,2 (default 1): each batch split over
+                    that many threads, as "ssd train --threads N" runs it
   --json            print one JSON object instead of the table
   -h, --help        this help
 
@@ -40,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
     args: argv, strict: true, allowPositionals: false,
     options: {
       cases: { type: 'string' }, config: { type: 'string' }, batch: { type: 'string' }, backends: { type: 'string' },
-      steps: { type: 'string' }, warmup: { type: 'string' }, rounds: { type: 'string' }, json: { type: 'boolean' },
+      steps: { type: 'string' }, warmup: { type: 'string' }, rounds: { type: 'string' }, threads: { type: 'string' }, json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -70,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
   const results = await benchTrainStep({
     cases, ...(backends ? { backends } : {}),
     steps: positiveInt('steps', values.steps, 3), warmup: positiveInt('warmup', values.warmup, 1, 0), rounds: positiveInt('rounds', values.rounds, 1),
+    ...(values.threads ? { threads: values.threads.split(',').map((t) => positiveInt('threads', t.trim(), 1)) } : {}),
     stopRequested: () => stopSignal !== undefined,
   });
   const load1 = loadavg();
@@ -79,12 +82,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify({ host, loadStart: load0[0], loadEnd: load1[0], interrupted: stopSignal ?? null, results }, null, 2)}\n`);
   } else {
     process.stdout.write(`\nSSD training step (trainer step: forward + MultiBox loss + backward + SGD), ${host}, ${load}\n`);
-    process.stdout.write('| config | batch | backend | ms / step | img/s | cores busy | s/step per round |\n| --- | ---: | --- | ---: | ---: | ---: | --- |\n');
+    process.stdout.write('| config | batch | backend | threads | ms / step | img/s | cores busy | s/step per round |\n| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |\n');
     for (const r of results) {
       const spread = r.roundSeconds.map((s) => s.toFixed(2)).join(', ');
       const failed = r.error ? `failed: ${r.error}` : '';
-      if (r.steps === 0) process.stdout.write(`| ${r.config} | ${r.batch} | ${r.label} | - | - | - | ${failed} |\n`);
-      else process.stdout.write(`| ${r.config} | ${r.batch} | ${r.label} | ${r.msPerStep.toFixed(0)} | ${r.imagesPerSecond.toFixed(2)} | ${r.coresBusy.toFixed(2)} | ${spread}${failed ? `; ${failed}` : ''} |\n`);
+      if (r.steps === 0) process.stdout.write(`| ${r.config} | ${r.batch} | ${r.label} | ${r.threads} | - | - | - | ${failed} |\n`);
+      else process.stdout.write(`| ${r.config} | ${r.batch} | ${r.label} | ${r.threads} | ${r.msPerStep.toFixed(0)} | ${r.imagesPerSecond.toFixed(2)} | ${r.coresBusy.toFixed(2)} | ${spread}${failed ? `; ${failed}` : ''} |\n`);
     }
   }
   return stopSignal ? (stopSignal === 'SIGINT' ? 130 : 143) : 0;

@@ -1,6 +1,7 @@
 /**
  * The MultiBox loss (SSD-SPEC "Matching and loss"):
- *   L = (L_conf + alpha * L_loc) / N,  N = number of positive default boxes in the batch (0 -> L = 0)
+ *   L = (L_conf + alpha * L_loc) / N,  N = number of positive default boxes in the batch (0 -> L = 0;
+ *   a share of a data-parallel batch takes the whole batch's N, `normalizer`)
  * L_loc: Smooth L1 (beta 1) between predicted and encoded offsets, summed over the positives' 4 coords.
  * L_conf: softmax cross-entropy over the positives and, per image, the hardest negatives: those with the
  * highest background loss -log softmax(conf)[0], at most `negPosRatio` per positive of that image.
@@ -20,6 +21,12 @@ export interface MultiboxLossOptions {
   negPosRatio?: number;
   /** Weight of the localisation term (1). */
   alpha?: number;
+  /**
+   * N, when these images are a share of a larger batch (data-parallel training, train/gradients.ts):
+   * the positives of the whole batch, so that the shares' losses add up to the batch's. Default: the
+   * positives of these images.
+   */
+  normalizer?: number;
 }
 
 export interface MultiboxLoss {
@@ -69,6 +76,8 @@ export function multiboxLoss(loc: tf.Tensor3D, conf: tf.Tensor3D, targets: Multi
   const backgroundLossNP = tf.tidy(() => tf.neg(tf.logSoftmax(conf).slice([0, 0, 0], [n, p, 1])).dataSync() as Float32Array);
   const { maskNP, numPositive } = selectHardNegatives(backgroundLossNP, labelsNP, n, p, negPosRatio);
 
+  const N = opts.normalizer ?? numPositive;
+  if (!(N >= numPositive)) throw new Error(`multiboxLoss: normalizer ${N} is below the ${numPositive} positives of these images`);
   return tf.tidy(() => {
     if (numPositive === 0) {
       // Keep the graph connected (zero gradients rather than none) so callers can always take grads.
@@ -84,8 +93,8 @@ export function multiboxLoss(loc: tf.Tensor3D, conf: tf.Tensor3D, targets: Multi
     const locSum = tf.sum(tf.mul(tf.sum(smoothL1, -1), pos));
     const ce = tf.neg(tf.sum(tf.mul(tf.logSoftmax(conf), tf.oneHot(labels, c)), -1));
     const confSum = tf.sum(tf.mul(ce, tf.tensor2d(maskNP, [n, p])));
-    const locLoss = tf.div(locSum, numPositive) as tf.Scalar;
-    const confLoss = tf.div(confSum, numPositive) as tf.Scalar;
+    const locLoss = tf.div(locSum, N) as tf.Scalar;
+    const confLoss = tf.div(confSum, N) as tf.Scalar;
     return { total: tf.add(confLoss, tf.mul(locLoss, alpha)) as tf.Scalar, loc: locLoss, conf: confLoss, numPositive };
   });
 }

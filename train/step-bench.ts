@@ -22,7 +22,8 @@ import type { TrainBatch } from './data-loader.js';
 import { createSsdModel } from './model.js';
 import { SgdMomentum } from './optimizer.js';
 import { learningRate } from './schedule.js';
-import { firstConvLrMultFor, trainStep } from './trainer.js';
+import { DataParallel } from './data-parallel.js';
+import { firstConvLrMultFor, trainStep, trainStepParallel } from './trainer.js';
 
 export interface BenchCase {
   /** A config name or file, as `ssd train --config` takes it. */
@@ -41,6 +42,11 @@ export interface TrainStepBenchOptions {
   steps?: number;
   warmup?: number;
   rounds?: number;
+  /**
+   * Data-parallel thread counts to compare (data-parallel.ts; default [1]): each batch split over that
+   * many threads, as `ssd train --threads N` runs it.
+   */
+  threads?: number[];
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
   /** Checked between steps: when it returns true the benchmark stops early and returns what it has. */
@@ -53,6 +59,8 @@ export interface TrainStepResult {
   label: string;
   config: string;
   batch: number;
+  /** Threads each batch was split over. */
+  threads: number;
   /** Timed steps over all rounds. */
   steps: number;
   msPerStep: number;
@@ -123,6 +131,7 @@ export async function benchTrainStep(opts: TrainStepBenchOptions = {}): Promise<
   const rounds = opts.rounds ?? 1;
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const stop = opts.stopRequested ?? (() => false);
+  const threadCounts = opts.threads ?? [1];
 
   // Fail on a missing backend before the first long step, not in the middle of the run; by default
   // (no backends named) one that is not installed is left out with a line saying so.
@@ -156,19 +165,25 @@ export async function benchTrainStep(opts: TrainStepBenchOptions = {}): Promise<
   const results = new Map<string, TrainStepResult & { ms: number; cpuMs: number }>();
   for (let round = 0; round < rounds && !stop(); round++) {
     for (const d of data) {
-      for (const backend of d.c.backends ?? runBackends) {
+      for (const [backend, threads] of (d.c.backends ?? runBackends).flatMap((b) => threadCounts.map((t) => [b, Math.min(t, d.batch)] as const))) {
         if (stop()) break;
-        const key = `${d.c.config}:${d.batch}:${backend}`;
-        const what = `round ${round + 1}/${rounds} ${d.c.config} batch ${d.batch} ${backend}`;
+        const key = `${d.c.config}:${d.batch}:${backend}:${threads}`;
+        const what = `round ${round + 1}/${rounds} ${d.c.config} batch ${d.batch} ${backend}${threads > 1 ? ` ${threads} threads` : ''}`;
         let model: ReturnType<typeof createSsdModel> | undefined;
         let opt: SgdMomentum | undefined;
+        let parallel: DataParallel | undefined;
         try {
           await selectBackend(backend, { log: () => {} });
           model = createSsdModel(d.spec, { seed: 1 });
           opt = new SgdMomentum({ momentum: d.recipe.momentum, weightDecay: d.recipe.weightDecay });
+          if (threads > 1) parallel = await DataParallel.start(model, backend, threads, new Set());
+          const m = model;
+          const o = opt;
+          const p = parallel;
+          const step = async (): Promise<number> => (p ? await trainStepParallel(m, o, [d.input], d.lr, d.recipe, p) : trainStep(m, o, [d.input], d.lr, d.recipe)).loss;
           for (let i = 0; i < warmup && !stop(); i++) {
             const t = performance.now();
-            trainStep(model, opt, [d.input], d.lr, d.recipe);
+            await step();
             log(`  ${what}: warm-up step ${i + 1}/${warmup} ${((performance.now() - t) / 1000).toFixed(2)} s`);
             await yieldToEventLoop();
           }
@@ -179,7 +194,7 @@ export async function benchTrainStep(opts: TrainStepBenchOptions = {}): Promise<
           for (let i = 0; i < timed && !stop(); i++) {
             const cpu0 = process.cpuUsage();
             const t = performance.now();
-            losses.push(trainStep(model, opt, [d.input], d.lr, d.recipe).loss);
+            losses.push(await step());
             const dt = performance.now() - t;
             const cpu = process.cpuUsage(cpu0);
             ms += dt;
@@ -193,7 +208,7 @@ export async function benchTrainStep(opts: TrainStepBenchOptions = {}): Promise<
             prev.steps += losses.length; prev.ms += ms; prev.cpuMs += cpuMs; prev.roundSeconds.push(ms / losses.length / 1000);
           } else {
             results.set(key, {
-              backend, label: labels.get(backend) ?? backend, config: d.c.config, batch: d.batch, steps: losses.length, ms, cpuMs,
+              backend, label: labels.get(backend) ?? backend, config: d.c.config, batch: d.batch, threads, steps: losses.length, ms, cpuMs,
               msPerStep: 0, imagesPerSecond: 0, coresBusy: 0, roundSeconds: [ms / losses.length / 1000],
               lossFirst: losses[0]!, lossLast: losses[losses.length - 1]!,
             });
@@ -207,12 +222,13 @@ export async function benchTrainStep(opts: TrainStepBenchOptions = {}): Promise<
           if (prev) prev.error = error;
           else {
             results.set(key, {
-              backend, label: labels.get(backend) ?? backend, config: d.c.config, batch: d.batch, steps: 0, ms: 0, cpuMs: 0,
+              backend, label: labels.get(backend) ?? backend, config: d.c.config, batch: d.batch, threads, steps: 0, ms: 0, cpuMs: 0,
               msPerStep: NaN, imagesPerSecond: NaN, coresBusy: NaN, roundSeconds: [], lossFirst: NaN, lossLast: NaN, error,
             });
           }
         } finally {
           try {
+            await parallel?.dispose();
             opt?.dispose();
             model?.dispose();
           } catch {

@@ -29,7 +29,9 @@ import type { SsdSpec } from '../core/specs.js';
 import { buildPipeline } from './augment/pipeline.js';
 import { configFromRecord, resolveRunLength, savedTrainConfig, type TrainConfig, type TrainRecipe } from './config.js';
 import { DataLoader, ImageSource, type TrainBatch } from './data-loader.js';
-import { multiboxLoss } from './loss.js';
+import { DataParallel, type SharesPlan } from './data-parallel.js';
+import type { BackendName } from './backend.js';
+import { GradientSum, canonicalNames, countPositives, shareGradients } from './gradients.js';
 import { usesForwardConvGradients } from './layers/conv.js';
 import { frozenLayers, headRange, planInitFrom, type InitFrom, type InitPlan } from './init-from.js';
 import { createSsdModel, INPUT_PIXEL_STD, type SsdModel } from './model.js';
@@ -69,6 +71,11 @@ export interface TrainOptions {
   /** Catch Ctrl-C: finish the step, save, return interrupted (default true). */
   handleSigint?: boolean;
   prefetch?: number;
+  /**
+   * Split every micro-batch over this many threads (data-parallel.ts; planShares picks it for
+   * `ssd train`). Default 1: this thread alone.
+   */
+  shares?: SharesPlan;
   /** Images cache for decoded training images (bytes). */
   imageCacheBytes?: number;
 }
@@ -104,44 +111,39 @@ export interface StepResult { loss: number; loc: number; conf: number; images: n
  * (step-bench.ts), which times exactly this.
  */
 export function trainStep(model: SsdModel, opt: SgdMomentum, batches: TrainBatch[], lr: number, recipe: TrainRecipe): StepResult {
-  const spec = model.spec;
-  const S = spec.inputSize;
-  const P = defaultBoxes(spec).length / 4;
-  const canonical = new Map([...model.variables].map(([name, v]) => [v.name, name]));
-  const vars = model.trainableVariables();
-  const sums = new Map<string, tf.Tensor>();
-  const res: StepResult = { loss: 0, loc: 0, conf: 0, images: 0, numPositive: 0 };
-  let used = 0;
+  const canonical = canonicalNames(model);
+  const sum = new GradientSum();
   for (const b of batches) {
     if (b.size === 0) continue;
-    used++;
-    let parts = { loc: 0, conf: 0, numPositive: 0 };
-    const { value, grads } = tf.tidy(() => {
-      const images = tf.tensor4d(b.imagesNHWC, [b.size, S, S, 3]);
-      const targets = { loc: tf.tensor3d(b.locTargets, [b.size, P, 4]), labels: tf.tensor2d(b.labels, [b.size, P], 'int32') };
-      return tf.variableGrads(() => {
-        const out = model.forward(images, true);
-        const l = multiboxLoss(out.loc, out.conf, targets, { negPosRatio: recipe.negPosRatio, alpha: recipe.alpha });
-        parts = { loc: l.loc.dataSync()[0]!, conf: l.conf.dataSync()[0]!, numPositive: l.numPositive };
-        return l.total;
-      }, vars);
-    });
-    res.loss += value.dataSync()[0]!;
-    value.dispose();
-    res.loc += parts.loc;
-    res.conf += parts.conf;
-    res.numPositive += parts.numPositive;
-    res.images += b.size;
-    for (const [tfName, g] of Object.entries(grads)) {
-      const name = canonical.get(tfName)!;
-      const prev = sums.get(name);
-      if (prev) {
-        sums.set(name, tf.add(prev, g));
-        prev.dispose();
-        g.dispose();
-      } else sums.set(name, g);
-    }
+    const s = shareGradients(model, b, recipe, countPositives(b.labels), canonical);
+    sum.add(s.grads, s.parts, b.size);
+    sum.microBatches++;
   }
+  return applyStep(model, opt, sum, lr, recipe);
+}
+
+/**
+ * The same step with every micro-batch split over the data-parallel workers (data-parallel.ts): this
+ * thread computes the first share while the workers compute theirs; the shares' gradients are summed
+ * here, applied once, and the new weights published to the workers for the next step.
+ */
+export async function trainStepParallel(model: SsdModel, opt: SgdMomentum, batches: TrainBatch[], lr: number, recipe: TrainRecipe, parallel: DataParallel): Promise<StepResult> {
+  const sum = new GradientSum();
+  for (const b of batches) {
+    if (b.size === 0) continue;
+    await parallel.gradients(model, b, recipe, sum);
+    sum.microBatches++;
+  }
+  const r = applyStep(model, opt, sum, lr, recipe);
+  parallel.publishWeights(model);
+  return r;
+}
+
+/** Averages the accumulated micro-batches, applies the first conv's multiplier and clipping, updates. */
+function applyStep(model: SsdModel, opt: SgdMomentum, sum: GradientSum, lr: number, recipe: TrainRecipe): StepResult {
+  const used = sum.microBatches;
+  const res: StepResult = { loss: sum.loss, loc: sum.loc, conf: sum.conf, images: sum.images, numPositive: sum.numPositive };
+  const sums = sum.grads;
   if (used === 0) return res;
   if (used > 1) {
     for (const [name, g] of sums) {
@@ -151,7 +153,7 @@ export function trainStep(model: SsdModel, opt: SgdMomentum, batches: TrainBatch
   }
   const mult = recipe.firstConvLrMult ?? 1;
   if (mult !== 1) {
-    const name = `${firstConv(spec)}/kernel`;
+    const name = `${firstConv(model.spec)}/kernel`;
     const g = sums.get(name);
     if (g) {
       sums.set(name, tf.mul(g, mult));
@@ -170,6 +172,7 @@ export function trainStep(model: SsdModel, opt: SgdMomentum, batches: TrainBatch
     }
   }
   opt.apply(model.variables, sums, lr);
+  sums.clear();
   return { ...res, loss: res.loss / used, loc: res.loc / used, conf: res.conf / used };
 }
 
@@ -314,6 +317,18 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       log(`init: from scratch without batch norm: ${firstConv(spec)}/kernel learns at lr x ${recipe.firstConvLrMult.toPrecision(3)} (1/${INPUT_PIXEL_STD}^2: its input is 0..255 pixels, not unit-variance)`);
     }
   }
+  const shares = opts.shares?.shares ?? 1;
+  let parallel: DataParallel | undefined;
+  if (shares > 1) {
+    try {
+      parallel = await DataParallel.start(model, backend as BackendName, shares, frozen);
+    } catch (err) {
+      opt.dispose();
+      model.dispose();
+      throw err;
+    }
+    log(`data-parallel: each batch split over ${shares} threads (${opts.shares!.reason}), gradients summed every step`);
+  }
   const images = new ImageSource(opts.imageCacheBytes, (w) => progressLog(w));
   const loader = new DataLoader({ dataset: opts.trainSet, spec, steps, batchSize: recipe.batchSize, seed: recipe.seed, prefetch: opts.prefetch ?? 2, images, warn: (w) => progressLog(w) }, defaultBoxes(spec));
   const valImages = new ImageSource(256 * 1024 * 1024, (w) => progressLog(w));
@@ -385,7 +400,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       for (let j = 0; j < recipe.accumulate; j++) batches.push(await loader.batch(microBatches + j));
       microBatches += recipe.accumulate;
       const lr = learningRate(schedule, iteration);
-      const r = trainStep(model, opt, batches, lr, recipe);
+      const r = parallel ? await trainStepParallel(model, opt, batches, lr, recipe, parallel) : trainStep(model, opt, batches, lr, recipe);
       if (!Number.isFinite(r.loss)) throw new SsdError(`training diverged at iteration ${iteration} (loss ${r.loss}); lower --lr or raise --warmup`);
       history.iterations.push(iteration);
       history.loss.push(r.loss);
@@ -417,6 +432,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     };
   } finally {
     if (opts.handleSigint !== false) process.removeListener('SIGINT', onSigint);
+    await parallel?.dispose();
     opt.dispose();
     model.dispose();
   }

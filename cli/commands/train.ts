@@ -43,6 +43,9 @@ Run:
   --resume                 continue the run in --out from its checkpoint (same losses as an uninterrupted run)
   --backend tensorflow|wasm|cpu   default: the fastest available (tensorflow -> wasm -> cpu); tensorflow
                            needs @tensorflow/tfjs-node(-gpu): npm run setup -- --tensorflow (docs/train-model.md)
+  --threads N|auto         split every batch over N threads, each with a copy of the model (data-parallel,
+                           gradients summed every step: the same losses as one thread); default auto: one
+                           per core on a CPU backend (at most the batch size), 1 on a GPU
   --quiet                  no progress bar`;
 
 const command: Command = {
@@ -100,8 +103,7 @@ const command: Command = {
     r.seed = intFlag('seed', values.seed, r.seed, 0, 2 ** 32 - 1);
     if (freeze) r.freeze = freeze;
     config = { ...config, train: r, spec: values['batch-norm'] ? { ...config.spec, batchNorm: true } : config.spec };
-    // --threads set wasm threads, but tfjs-backend-wasm 4.22 runs one thread in Node whatever it says.
-    if (values.threads !== undefined) log('--threads is ignored and will be removed: the wasm backend runs one thread in Node; the tensorflow backend uses every core (npm run setup -- --tensorflow)');
+    const threads = values.threads === undefined || values.threads === 'auto' ? 'auto' as const : intFlag('threads', values.threads, 1, 1, 256);
 
     let initialWeights;
     if (values['backbone-weights'] && !values.resume) {
@@ -117,7 +119,7 @@ const command: Command = {
     });
     const result = await lib.runTraining({
       config, data, outDir, ...(backend ? { backend } : {}), ...(values.resume ? { resume: true } : {}),
-      ...(initialWeights ? { initialWeights } : {}), ...(initFrom ? { initFrom } : {}), runLength, log, progress: !values.quiet,
+      ...(initialWeights ? { initialWeights } : {}), ...(initFrom ? { initFrom } : {}), runLength, log, progress: !values.quiet, threads,
     });
     const final = result.finalValidation;
     if (final) console.log(`${final.metric === 'coco' ? 'COCO AP' : 'VOC07 mAP'} ${final.map.toFixed(4)} after ${result.iteration} iterations (${result.seconds.toFixed(0)} s, ${result.imagesPerSecond.toFixed(1)} img/s, backend ${result.backend})`);
