@@ -59,6 +59,11 @@ export interface LoadOptions {
   /** onnxruntime's spin-waiting of idle intra-op threads (see SessionOptions.spinWait). */
   spinWait?: boolean;
   /**
+   * Decode JPEG files at least 2x/4x/8x the input size at 1/2, 1/4, 1/8 size (libjpeg's DCT scaling;
+   * runtime/preprocess.ts). Default false: the pixels then differ a little from training's.
+   */
+  shrinkOnLoad?: boolean;
+  /**
    * TensorRT on this DLA core of the profile's board (Xavier, Orin AGX/NX), GPU fallback for the
    * layers DLA lacks. Default: the SSD_DLA_CORE environment variable, else no DLA.
    */
@@ -151,6 +156,7 @@ export class Detector {
   private readonly target: TensorTarget;
   private readonly priorsCXCYWH: Float32Array | undefined;
   private readonly maxBatch: number;
+  private readonly shrinkOnLoad: boolean;
   private disposed = false;
 
   private constructor(
@@ -171,6 +177,7 @@ export class Detector {
     this.batch = batch;
     this.resize = opts.resize ?? 'warp';
     this.maxBatch = Math.max(1, Math.floor(opts.maxBatch ?? 8));
+    this.shrinkOnLoad = opts.shrinkOnLoad ?? false;
     this.target = { layout: metadata.inputLayout, inputSize: metadata.spec.inputSize, input: metadata.spec.input };
     this.priorsCXCYWH = metadata.postprocess === 'none' ? defaultBoxes(metadata.spec) : undefined;
   }
@@ -254,7 +261,7 @@ export class Detector {
     const decoded = await Promise.all(list.map(async (input, i) => {
       if (isRawFrame(input)) return input;
       try {
-        return await decodeImage(input);
+        return await decodeImage(input, this.shrinkOnLoad ? { shrinkOnLoad: this.inputSize } : {});
       } catch (err) {
         errors[i] = asError(err, input);
         return undefined;
@@ -333,39 +340,55 @@ export class Detector {
    * current one is inferred.
    */
   async detectBatch(inputs: readonly ImageInput[], opts: DetectOptions = {}): Promise<BatchResult[]> {
+    const results: BatchResult[] = [];
+    for await (const r of this.detectEach(inputs, opts)) results.push(r);
+    return results;
+  }
+
+  /**
+   * detectBatch as a stream: one result per input, in input order, each yielded as soon as it and
+   * those before it are done. The pipeline keeps going while the caller handles a result (prints it,
+   * draws it): batch g+1 is on the inference thread and batch g+2 decoding meanwhile, over the whole
+   * list, so a long list never drains between chunks.
+   */
+  async *detectEach(inputs: readonly ImageInput[], opts: DetectOptions = {}): AsyncGenerator<BatchResult, void, undefined> {
     this.checkOpen();
-    const results: BatchResult[] = new Array(inputs.length);
     const names = inputs.map((x) => (typeof x === 'string' ? x : describeInput(x)));
     const B = this.runBatch;
-    const prepareGroup = async (start: number) => {
+    type Group = { start: number; end: number; failed: Map<number, BatchResult>; prepared?: Prepared; idx: number[] };
+    const prepareGroup = async (start: number): Promise<Group> => {
       const list = inputs.slice(start, start + B);
       const r = await this.prepareSettled(list);
-      r.errors.forEach((e, j) => { if (e) results[start + j] = { ok: false, input: names[start + j]!, error: oneLine(e) }; });
-      return { prepared: r.prepared, idx: r.ok.map((j) => start + j) };
+      const failed = new Map<number, BatchResult>();
+      r.errors.forEach((e, j) => { if (e) failed.set(start + j, { ok: false, input: names[start + j]!, error: oneLine(e) }); });
+      return { start, end: start + list.length, failed, prepared: r.prepared, idx: r.ok.map((j) => start + j) };
     };
-    type Ran = { idx: number[]; prepared: Prepared; raw: RawOutputs };
+    type Ran = { group: Group; raw?: RawOutputs };
     const inFlight: Array<Promise<Ran>> = [];
-    const finishOne = async (p: Promise<Ran>) => {
-      const { idx, prepared, raw } = await p;
-      const dets = this.finish(raw, prepared, opts);
-      idx.forEach((i, j) => { results[i] = { ok: true, input: names[i]!, detections: dets[j]! }; });
+    // Results of a group in input order: its failures in their slots, the rest from its run.
+    const finishOne = async function* (this: Detector, p: Promise<Ran>): AsyncGenerator<BatchResult> {
+      const { group, raw } = await p;
+      const dets = raw && group.prepared ? this.finish(raw, group.prepared, opts) : [];
+      const at = new Map(group.idx.map((i, j) => [i, j]));
+      for (let i = group.start; i < group.end; i++) {
+        yield group.failed.get(i) ?? { ok: true, input: names[i]!, detections: dets[at.get(i)!]! };
+      }
     };
     // Two runs in flight: the inference thread starts batch g+1 the moment batch g is done, while
     // this thread postprocesses g and decodes g+2.
     let next = inputs.length ? prepareGroup(0) : undefined;
+    next?.catch(() => undefined);
     for (let start = 0; start < inputs.length; start += B) {
       const cur = await next!;
       next = start + B < inputs.length ? prepareGroup(start + B) : undefined;
-      if (cur.prepared) {
-        const prepared = cur.prepared;
-        const ran = this.run(prepared).then((raw) => ({ idx: cur.idx, prepared, raw }));
-        ran.catch(() => undefined); // rejections surface where it is awaited, in order
-        inFlight.push(ran);
-      }
-      if (inFlight.length >= 2) await finishOne(inFlight.shift()!);
+      next?.catch(() => undefined); // rejections surface where it is awaited
+      const prepared = cur.prepared;
+      const ran: Promise<Ran> = prepared ? this.run(prepared).then((raw) => ({ group: cur, raw })) : Promise.resolve({ group: cur });
+      ran.catch(() => undefined); // rejections surface where it is awaited, in order
+      inFlight.push(ran);
+      if (inFlight.length >= 2) yield* finishOne.call(this, inFlight.shift()!);
     }
-    while (inFlight.length) await finishOne(inFlight.shift()!);
-    return results;
+    while (inFlight.length) yield* finishOne.call(this, inFlight.shift()!);
   }
 
   /** Releases the onnxruntime session. The detector cannot be used afterwards. */

@@ -22,6 +22,7 @@ Options:
   --graph-opt LEVEL  ${GRAPH_OPTIMIZATION_LEVELS.join(', ')} (default all)
   --image FILE       decode this image every frame (default: a synthetic 640x480 JPEG)
   --raw              feed raw 640x480 RGB frames instead (the stream path, no sharp)
+  --shrink-on-load   with --image: decode a JPEG >= 2x/4x/8x the input at 1/2, 1/4, 1/8 size
   --threshold T      postprocessing score threshold (default 0.5)
   --main-thread      run the graph on the JS thread (no overlap possible) instead of a worker
   --no-spin          onnxruntime's idle threads block instead of spin-waiting (frees CPU for decoding)
@@ -38,6 +39,7 @@ const OPTIONS = {
   'graph-opt': { type: 'string' },
   image: { type: 'string' },
   raw: { type: 'boolean' },
+  'shrink-on-load': { type: 'boolean' },
   threshold: { type: 'string' },
   'main-thread': { type: 'boolean' },
   'no-spin': { type: 'boolean' },
@@ -61,6 +63,7 @@ const command: Command = {
     if (!model) throw new SsdError('missing MODEL.onnx or --core (see "ssd bench --help")');
     if (extra.length) throw new SsdError(`one model at a time (got also ${extra.join(', ')})`);
     if (values.raw && values.image) throw new SsdError('--raw and --image exclude each other');
+    if (values['shrink-on-load'] && !values.image) throw new SsdError('--shrink-on-load needs --image FILE (libvips shrinks a JPEG on load only when it reads the file)');
     const frames = intFlag('frames', values.frames, 40, 1, 100000);
     const rounds = intFlag('rounds', values.rounds, Math.ceil(frames / 5), 1, 1000);
     const threads = values.threads === undefined ? undefined : intFlag('threads', values.threads, 0, 1, 1024);
@@ -68,7 +71,7 @@ const command: Command = {
     const graphOptimization = choiceFlag<GraphOptimizationLevel>('graph-opt', values['graph-opt'], GRAPH_OPTIMIZATION_LEVELS, 'all');
     const progress = process.stderr.isTTY;
     const result = await benchModel(model, {
-      frames, rounds, threads, device: values.device, graphOptimization, image: values.image, raw: values.raw, threshold,
+      frames, rounds, threads, device: values.device, graphOptimization, image: values.image, raw: values.raw, threshold, shrinkOnLoad: values['shrink-on-load'],
       thread: values['main-thread'] ? 'main' : 'worker',
       spinWait: values['no-spin'] ? false : undefined,
       // With --json, stdout holds the JSON object only.

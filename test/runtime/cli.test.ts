@@ -155,6 +155,24 @@ describe('ssd detect', { timeout: 300_000 }, () => {
     expectOneLineError(await ssd(args()), pattern);
   });
 
+  it('--shrink-on-load: a big JPEG decoded at 1/2 still gets its boxes in its own pixels', async () => {
+    const big = join(tmp, 'big-detect.jpg');
+    writeFileSync(big, await encode(patternRgb(400, 300, 0.5), 400, 300, 'jpeg'));
+    const boxes: number[][][] = [];
+    for (const extra of [[], ['--shrink-on-load']]) {
+      const json = join(tmp, `big-${extra.length}.json`);
+      const r = await ssd(['detect', model, big, '--coco-results', json, '--threshold', '0.2', ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      boxes.push((JSON.parse(readFileSync(json, 'utf8')) as Array<{ bbox: number[] }>).map((e) => e.bbox));
+    }
+    for (const list of boxes) {
+      expect(list.length).toBeGreaterThan(0);
+      for (const [x, y, w, h] of list) {
+        expect(x! >= 0 && y! >= 0 && x! + w! <= 400 + 1e-3 && y! + h! <= 300 + 1e-3).toBe(true);
+      }
+    }
+  });
+
   it('a truncated image among good ones is reported in one line; the others are still written', async () => {
     const bad = join(tmp, 'truncated.jpg');
     const jpeg = readFileSync(join(images, 'sub', '000007.jpg'));
@@ -180,6 +198,15 @@ describe('ssd bench', { timeout: 300_000 }, () => {
     expect(j.ratio).toBeCloseTo((j.pipeline_fps as number) / (j.session_fps as number), 9);
     expect(j).toMatchObject({ frames: 4, provider: 'cpu', thread: 'worker', spec: 'ssd-tiny96' });
     expect(r.stderr).toMatch(/^onnxruntime .*provider cpu/);
+  });
+
+  it('--shrink-on-load decodes a big --image smaller; without --image it is a one-line error', async () => {
+    const big = join(tmp, 'big-bench.jpg');
+    writeFileSync(big, await encode(patternRgb(400, 300), 400, 300, 'jpeg'));
+    const r = await ssd(['bench', model, '--frames', '2', '--rounds', '1', '--threads', '1', '--image', big, '--shrink-on-load', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout.trim()) as { source: string }).source).toMatch(/big-bench\.jpg \(jpeg 400x300\), read and decoded with shrink-on-load/);
+    expectOneLineError(await ssd(['bench', model, '--shrink-on-load']), /--shrink-on-load needs --image FILE/);
   });
 
   it('a non-SSD file is a one-line error', async () => {

@@ -163,6 +163,39 @@ describe('detectBatch', () => {
   });
 });
 
+describe('detectEach', () => {
+  it('yields every input in order (a wholly bad batch too) with the next batch already running while the caller handles a result', async () => {
+    const bad = join(tmp, 'truncated-each.jpg');
+    const jpeg = await encode(patternRgb(64, 64), 64, 64, 'jpeg');
+    writeFileSync(bad, jpeg.subarray(0, jpeg.length >> 1));
+    const d = await Detector.load(writeTinyModel(tmp, { batch: 'dynamic' }), { ...quiet, maxBatch: 2 });
+    const single = [await d.detect(png, { threshold: 0.2 }), await d.detect(png2, { threshold: 0.2 })];
+    // Groups of 2: [png, png2] [png2, bad] [bad, bad] [png]
+    const inputs = [png, png2, png2, bad, bad, bad, png];
+    let runs = 0;
+    const run = d.run.bind(d);
+    d.run = (p) => { runs++; return run(p); };
+    const got: Array<{ ok: boolean; runsWhenHandled: number }> = [];
+    const results = [];
+    for await (const r of d.detectEach(inputs, { threshold: 0.2 })) {
+      got.push({ ok: r.ok, runsWhenHandled: runs });
+      results.push(r);
+      // A slow consumer (drawing, writing) does not stop the pipeline.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await d.dispose();
+    expect(got.map((g) => g.ok)).toEqual([true, true, true, false, false, false, true]);
+    // When the first result reaches the caller, the second batch (its next run) has been submitted.
+    expect(got[0]!.runsWhenHandled).toBe(2);
+    expect(runs).toBe(3); // the all-bad group never runs
+    results.forEach((r, i) => {
+      expect(r.input).toBe(inputs[i] === bad ? bad : `image buffer (${(inputs[i] as Buffer).byteLength} bytes)`);
+      if (r.ok) expectSameDetections(r.detections, inputs[i] === png ? single[0]! : single[1]!);
+      else expect(r.error).toMatch(/truncated-each\.jpg: cannot decode/);
+    });
+  });
+});
+
 describe('load options and bad models', () => {
   it('threads, graph optimization off and no warm-up give the same detections', async () => {
     const path = writeTinyModel(tmp);
