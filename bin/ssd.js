@@ -20,7 +20,12 @@ const streamAt = argv.findIndex((w) => !w.startsWith('-'));
 if (streamAt >= 0 && argv[streamAt] === 'stream' && !process.env.UV_THREADPOOL_SIZE) {
   const words = argv.slice(streamAt + 1);
   const sources = words.filter((w) => !w.startsWith('-')).length + words.filter((w) => w === '--pipeline' || w.startsWith('--pipeline=')).length;
-  const size = String(Math.min(1024, Math.max(16, 2 * sources + 4)));
+  // --record adds two per source: the recording appsink's pull and a finishing clip's bus poll (runtime/stream/record.ts).
+  const perSource = 2 + (words.some((w) => w === '--record' || w.startsWith('--record=')) ? 2 : 0);
+  // --http/--hls add the display branch's pull, --hls the HLS writer's bus poll (runtime/stream/video-out.ts).
+  const given = (flag) => words.some((w) => w === flag || w.startsWith(`${flag}=`));
+  const videoOut = (given('--http') || given('--hls') ? 1 : 0) + (given('--hls') ? 1 : 0);
+  const size = String(Math.min(1024, Math.max(16, (perSource + videoOut) * sources + 4)));
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, UV_THREADPOOL_SIZE: size, SSD_POOL_CHILD: '1' },

@@ -74,6 +74,7 @@ const JETSON_GST: GstElements = {
   csiSource: 'nvarguscamerasrc',
   nvmm: true,
   mjpegDecoder: 'nvv4l2decoder mjpeg=1',
+  h264Encoder: 'nvvidconv ! video/x-raw(memory:NVMM),format=NV12 ! nvv4l2h264enc insert-sps-pps=true iframeinterval=30 idrinterval=30',
 };
 
 const DESKTOP_GST: GstElements = {

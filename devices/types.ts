@@ -34,6 +34,11 @@ export interface GstElements {
    * demux/parse/decoder chains (as jetson-utils builds them) instead of decodebin.
    */
   mjpegDecoder?: string;
+  /**
+   * Raw video (system or NVMM memory) -> H.264, for `ssd stream --record` on raw sources, with about one
+   * keyframe a second (a clip starts at a keyframe). Undefined: x264enc (runtime/stream/pipelines.ts).
+   */
+  h264Encoder?: string;
 }
 
 export interface DeviceProfile {

@@ -9,8 +9,27 @@ import type { DetectionPixelsXYXY } from '../core/model-contract.js';
 
 /** A colour per class, spread around the hue circle so that neighbouring ids differ. */
 export function classColour(classId: number): string {
-  const hue = (classId * 137.508) % 360;
-  return `hsl(${hue.toFixed(1)},85%,50%)`;
+  return `hsl(${classHue(classId).toFixed(1)},85%,50%)`;
+}
+
+function classHue(classId: number): number {
+  return (classId * 137.508) % 360;
+}
+
+/**
+ * classColour as 8-bit [r, g, b], by the CSS hsl() rule: what librsvg and a browser paint for that
+ * string (tests look for these pixels in drawn pictures).
+ */
+export function classColourRgb(classId: number): [number, number, number] {
+  const h = Number(classHue(classId).toFixed(1));
+  const s = 0.85;
+  const l = 0.5;
+  const a = s * Math.min(l, 1 - l);
+  const f = (n: number) => {
+    const k = (n + h / 30) % 12;
+    return Math.round(255 * (l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1))));
+  };
+  return [f(0), f(8), f(4)];
 }
 
 function escapeXml(s: string): string {

@@ -5,7 +5,7 @@
  * the frames whose `ts` falls in the next `seconds` are counted per source. The goal: every source
  * at the camera's rate, and none more than 20% below the best served (min / max >= 0.8).
  *
- *   npx tsx scripts/bench-streams.ts [--sources 16] [--fps 15] [--seconds 20]
+ *   npx tsx scripts/bench-streams.ts [--sources 16] [--fps 15] [--seconds 20] [--batch 1|dynamic]
  */
 import { spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
@@ -15,6 +15,8 @@ export interface StreamsBenchOptions {
   /** bin/ssd.js of the checkout. */
   ssdBin: string;
   model: string;
+  /** The model's batch dimension, for the report (the model file decides). */
+  modelBatch?: number | 'dynamic';
   sources?: number;
   fps?: number;
   width?: number;
@@ -26,6 +28,7 @@ export interface StreamsBenchOptions {
 export interface StreamsBenchResult {
   sources: number;
   cameraFps: number;
+  modelBatch: number | 'dynamic';
   seconds: number;
   /** Detected frames per second of each source over the window. */
   perSourceFps: number[];
@@ -85,7 +88,7 @@ export async function runStreamsBench(o: StreamsBenchOptions): Promise<StreamsBe
   const minFps = Math.min(...perSourceFps);
   const maxFps = Math.max(...perSourceFps);
   return {
-    sources: n, cameraFps: fps, seconds, perSourceFps, minFps, maxFps,
+    sources: n, cameraFps: fps, modelBatch: o.modelBatch ?? 1, seconds, perSourceFps, minFps, maxFps,
     meanFps: perSourceFps.reduce((a, b) => a + b, 0) / n,
     evenness: maxFps > 0 ? minFps / maxFps : 0,
     inferMs: window.reduce((a, l) => a + l.infer_ms, 0) / Math.max(1, window.length),
@@ -95,7 +98,7 @@ export async function runStreamsBench(o: StreamsBenchOptions): Promise<StreamsBe
 
 export function formatStreamsBench(r: StreamsBenchResult): string {
   return [
-    `${r.sources} test:// sources at ${r.cameraFps} fps in one ssd stream, ${r.seconds} s window (${r.cpu} x${r.cores}, load average ${r.loadAverage[0].toFixed(1)} -> ${r.loadAverage[1].toFixed(1)})`,
+    `${r.sources} test:// sources at ${r.cameraFps} fps in one ssd stream, model batch ${r.modelBatch}, ${r.seconds} s window (${r.cpu} x${r.cores}, load average ${r.loadAverage[0].toFixed(1)} -> ${r.loadAverage[1].toFixed(1)})`,
     `  per-source fps: min ${r.minFps.toFixed(2)}, mean ${r.meanFps.toFixed(2)}, max ${r.maxFps.toFixed(2)}; min/max ${r.evenness.toFixed(3)} (goal >= 0.8)`,
     `  session.run ms (mean) ${r.inferMs.toFixed(2)}; all: ${r.perSourceFps.map((v) => v.toFixed(2)).join(' ')}`,
   ].join('\n');

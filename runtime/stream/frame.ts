@@ -42,6 +42,14 @@ export interface FrameSource {
   next(): Promise<Frame | null>;
   /** Starts fetching the next frame now (files: decode overlaps inference). No-op for cameras. */
   prefetch(): void;
+  /**
+   * Optional, cameras that keep their newest frame in hand (GstFrameSource): resolves once `poll()`
+   * has a frame or the source has ended or failed; takes nothing. A scheduler waits on this instead of
+   * holding a frame of its own, which would go stale while other sources are served.
+   */
+  ready?(): Promise<void>;
+  /** With `ready`: the newest frame not taken yet, at once; undefined = none right now, null = ended. Throws if the source failed. */
+  poll?(): Frame | null | undefined;
   close(): void;
 }
 

@@ -5,8 +5,12 @@
  * `ssd detect` and the built-in demo run without it.
  *
  * Thread budget: every pending `AppSink.pull()` and every `Pipeline.pollBus()` wait occupies one libuv
- * threadpool thread until a sample (or a bus message) arrives. bin/ssd.js raises UV_THREADPOOL_SIZE to
- * 16 before any I/O; `threadBudget()` says how many sources that leaves room for.
+ * threadpool thread until a sample (or a bus message) arrives. `ssd stream` without UV_THREADPOOL_SIZE
+ * runs itself again with the pool sized from its command line (bin/ssd.js: libuv reads the variable
+ * once, before an ES module entry could set it); `maxGstSources()` says how many sources a pool has
+ * room for. A camera in
+ * keep-fresh mode (source.ts `ready()`, what the stream scheduler uses) has a pull pending at all
+ * times, so for cameras these threads are a constant load on the pool, not a peak.
  */
 import { createRequire } from 'node:module';
 import { SsdError, oneLine } from '../../core/errors.js';
@@ -68,6 +72,15 @@ export interface GstBinding {
 
 /** libuv threads one GStreamer source holds: its pending pull() and its bus poll. */
 export const THREADS_PER_SOURCE = 2;
+/** One more while its display branch is pulled (live page, MJPEG, HLS: runtime/stream/video-out.ts). */
+export const THREADS_PER_DISPLAY = 1;
+/** One more for the bus poll of its HLS writer (--hls). */
+export const THREADS_PER_HLS = 1;
+
+/** libuv threads per GStreamer source with the given outputs. */
+export function threadsPerSource(outputs: { display?: boolean; hls?: boolean } = {}): number {
+  return THREADS_PER_SOURCE + (outputs.display || outputs.hls ? THREADS_PER_DISPLAY : 0) + (outputs.hls ? THREADS_PER_HLS : 0);
+}
 /** Threads left for onnxruntime session creation, sharp (JPEG for the live page) and file I/O. */
 export const THREADS_RESERVED = 4;
 
@@ -78,8 +91,8 @@ export function threadPoolSize(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 /** How many GStreamer sources fit in the threadpool without starving other asynchronous work. */
-export function maxGstSources(poolSize = threadPoolSize()): number {
-  return Math.max(0, Math.floor((poolSize - THREADS_RESERVED) / THREADS_PER_SOURCE));
+export function maxGstSources(poolSize = threadPoolSize(), perSource = THREADS_PER_SOURCE): number {
+  return Math.max(0, Math.floor((poolSize - THREADS_RESERVED) / perSource));
 }
 
 let cached: GstBinding | undefined;

@@ -1,12 +1,18 @@
 /**
  * `--http ADDR`: the live page (/), the detections feed as Server-Sent Events (/events; add
- * ?frames=1 for the JPEG of each frame in the same message), the newest JPEG of a source
- * (/frame.jpg?source=src0), Prometheus metrics (/metrics) and a health check (/healthz).
+ * ?frames=1 for the camera picture of each frame in the same message), the newest JPEG of a source
+ * (/frame.jpg?source=src0), the annotated video (/mjpeg/<source>, /hls/<source>/playlist.m3u8; see
+ * runtime/stream/video-out.ts), Prometheus metrics (/metrics) and a health check (/healthz).
  *
  * Binding: loopback unless told otherwise. A non-loopback address is refused without --token; with a
  * token every route (the page included) wants `Authorization: Bearer <token>` or `?token=<token>`.
- * JPEG encoding (sharp, on libuv's pool) happens only while someone watches, at most one per source
- * at a time; frames arriving meanwhile are skipped on the page, never queued.
+ * The page's pictures are the display branch's JPEGs (camera resolution, encoded by GStreamer while
+ * someone watches). Sources without one (the demo, --pipeline) have their processed frame encoded by
+ * sharp, at most one per source at a time; frames arriving meanwhile are skipped, never queued.
+ *
+ * Besides the frames, the feed carries named events: `state` (every source's id, uri and state, at
+ * connection and whenever one changes: the page says "reconnecting" only while a source is) and
+ * `end` (the run ended normally: the page stops reconnecting).
  */
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -17,6 +23,9 @@ import type { Frame, LogFn, SourceStats } from './frame.js';
 import type { FrameRecord } from './jsonl.js';
 import { livePage } from './live-page.js';
 import type { StreamMetrics } from './metrics.js';
+import { MAX_BACKLOG, packedRgb, type VideoOut } from './video-out.js';
+
+export { packedRgb };
 
 export interface ListenAddress {
   host: string;
@@ -81,6 +90,8 @@ export interface HttpOptions {
   title?: string;
   /** A line shown on the live page (e.g. that the demo model is untrained). */
   notice?: string;
+  /** The camera pictures and the annotated video (/mjpeg/, /hls/); without it the page shows processed frames. */
+  video?: VideoOut;
 }
 
 interface Client {
@@ -88,32 +99,13 @@ interface Client {
   frames: boolean;
 }
 
-/** A client further behind than this (bytes not yet taken by its socket) skips messages. */
-const MAX_BACKLOG = 4 * 1024 * 1024;
-
+/** A client further behind than MAX_BACKLOG (bytes not yet taken by its socket) skips messages. */
 function send(c: Client, msg: string): void {
   if (c.res.writableLength < MAX_BACKLOG) c.res.write(msg);
 }
 
-/** A frame in packed RGB without row padding, as sharp's raw input wants it. */
-export function packedRgb(frame: Pick<Frame, 'data' | 'width' | 'height' | 'format' | 'stride'>): Buffer {
-  const { width: W, height: H } = frame;
-  const stride = frame.stride ?? W * 3;
-  const src = frame.data;
-  if (frame.format === 'rgb' && stride === W * 3) return Buffer.from(src.buffer, src.byteOffset, W * H * 3);
-  const out = Buffer.allocUnsafe(W * H * 3);
-  const swap = frame.format === 'bgr';
-  for (let y = 0; y < H; y++) {
-    let si = y * stride;
-    let di = y * W * 3;
-    for (let x = 0; x < W; x++, si += 3, di += 3) {
-      out[di] = src[si + (swap ? 2 : 0)]!;
-      out[di + 1] = src[si + 1]!;
-      out[di + 2] = src[si + (swap ? 0 : 2)]!;
-    }
-  }
-  return out;
-}
+/** How often the source states are compared with what the feeds were last told. */
+const STATE_POLL_MS = 500;
 
 export class StreamHttpServer {
   private server: Server | undefined;
@@ -122,6 +114,8 @@ export class StreamHttpServer {
   private latestJpeg = new Map<string, Buffer>();
   private readonly log: LogFn;
   private readonly token: Buffer | undefined;
+  private stateTimer: NodeJS.Timeout | undefined;
+  private lastStates = '';
 
   constructor(private readonly opts: HttpOptions) {
     checkHttpAccess(opts.address, opts.token);
@@ -143,7 +137,7 @@ export class StreamHttpServer {
     return { host: a.address, port: a.port };
   }
 
-  /** Sends one processed frame to the feed (and its JPEG to those watching frames). */
+  /** Sends one processed frame to the feed (and its picture to those watching frames). */
   publish(record: FrameRecord, frame: Frame): void {
     if (this.clients.size === 0) return;
     const plain = `data: ${JSON.stringify(record)}\n\n`;
@@ -152,25 +146,38 @@ export class StreamHttpServer {
       if (c.frames) wantFrames = true;
       else send(c, plain);
     }
-    if (!wantFrames || this.encoding.has(record.source)) return;
+    if (!wantFrames) return;
+    const picture = this.opts.video?.pagePicture(record.source, frame.pts);
+    // null: the camera picture of this frame went out with an earlier record (detection outran
+    // the display rate); the page's fps and latency come from the records it does get.
+    if (picture === null) return;
+    if (picture !== undefined) {
+      this.sendPicture(record, picture.jpeg);
+      return;
+    }
+    if (this.encoding.has(record.source)) return;
     this.encoding.add(record.source);
     sharp(packedRgb(frame), { raw: { width: frame.width, height: frame.height, channels: 3 } })
       .jpeg({ quality: 75 })
       .toBuffer()
-      .then((jpeg) => {
-        this.latestJpeg.set(record.source, jpeg);
-        const msg = `data: ${JSON.stringify({ ...record, jpeg: jpeg.toString('base64') })}\n\n`;
-        for (const c of this.clients) if (c.frames) send(c, msg);
-      })
+      .then((jpeg) => this.sendPicture(record, jpeg))
       .catch((err: unknown) => this.log(`live page: JPEG encoding failed (${oneLine(err)})`))
       .finally(() => this.encoding.delete(record.source));
+  }
+
+  private sendPicture(record: FrameRecord, jpeg: Buffer): void {
+    this.latestJpeg.set(record.source, jpeg);
+    const msg = `data: ${JSON.stringify({ ...record, jpeg: jpeg.toString('base64') })}\n\n`;
+    for (const c of this.clients) if (c.frames) send(c, msg);
   }
 
   async close(): Promise<void> {
     // A named "end" event first: the page tells a finished stream from a dropped connection (an
     // EventSource whose response just ends would reconnect, and say so, forever).
+    this.sendStates(true);
     for (const c of this.clients) c.res.end('event: end\ndata: {}\n\n');
     this.clients.clear();
+    this.watchersChanged();
     const s = this.server;
     this.server = undefined;
     if (!s) return;
@@ -180,8 +187,7 @@ export class StreamHttpServer {
 
   private authorised(req: IncomingMessage, url: URL): boolean {
     if (!this.token) return true;
-    const header = req.headers.authorization;
-    const given = header?.startsWith('Bearer ') ? header.slice(7) : url.searchParams.get('token') ?? '';
+    const given = givenToken(req, url) ?? '';
     const g = Buffer.from(given);
     return g.length === this.token.length && timingSafeEqual(g, this.token);
   }
@@ -195,6 +201,19 @@ export class StreamHttpServer {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
+    }
+    const video = /^\/(mjpeg|hls)\/([^/]+)(?:\/([^/]+))?$/.exec(url.pathname);
+    if (video && this.opts.video) {
+      const [, kind, id, file] = video;
+      if (kind === 'mjpeg' && file === undefined) {
+        this.opts.video.serveMjpeg(id!, req, res);
+        return;
+      }
+      if (kind === 'hls' && file !== undefined) {
+        const fromQuery = this.token && !req.headers.authorization?.startsWith('Bearer ') ? url.searchParams.get('token') ?? undefined : undefined;
+        void this.opts.video.serveHls(id!, file, res, fromQuery);
+        return;
+      }
     }
     switch (url.pathname) {
       case '/':
@@ -239,7 +258,50 @@ export class StreamHttpServer {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     res.write(': ssd stream feed\n\n');
     const client: Client = { res, frames };
+    send(client, this.statesEvent());
     this.clients.add(client);
-    req.on('close', () => this.clients.delete(client));
+    this.watchersChanged();
+    req.on('close', () => {
+      this.clients.delete(client);
+      this.watchersChanged();
+    });
   }
+
+  /** Pages watching frames open the display branches; the state poll runs while any feed is open. */
+  private watchersChanged(): void {
+    let pages = 0;
+    for (const c of this.clients) if (c.frames) pages++;
+    this.opts.video?.setPageWatchers(pages);
+    if (this.clients.size > 0 && !this.stateTimer) {
+      this.lastStates = this.statesJson();
+      this.stateTimer = setInterval(() => this.sendStates(false), STATE_POLL_MS);
+      this.stateTimer.unref();
+    } else if (this.clients.size === 0 && this.stateTimer) {
+      clearInterval(this.stateTimer);
+      this.stateTimer = undefined;
+    }
+  }
+
+  private statesJson(): string {
+    return JSON.stringify(this.opts.sources().map((s) => ({ id: s.id, uri: s.uri, state: s.stats.state })));
+  }
+
+  private statesEvent(): string {
+    return `event: state\ndata: ${this.statesJson()}\n\n`;
+  }
+
+  /** Tells the feeds the source states when they changed (or always, with `force`). */
+  private sendStates(force: boolean): void {
+    const now = this.statesJson();
+    if (!force && now === this.lastStates) return;
+    this.lastStates = now;
+    const msg = `event: state\ndata: ${now}\n\n`;
+    for (const c of this.clients) send(c, msg);
+  }
+}
+
+/** The token a request gives: its Bearer header, else its ?token= query. */
+function givenToken(req: IncomingMessage, url: URL): string | undefined {
+  const header = req.headers.authorization;
+  return header?.startsWith('Bearer ') ? header.slice(7) : url.searchParams.get('token') ?? undefined;
 }

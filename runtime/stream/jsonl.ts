@@ -6,6 +6,7 @@
  */
 import type { BoxXYXY, DetectionPixelsXYXY } from '../../core/model-contract.js';
 import type { FrameResult } from './scheduler.js';
+import type { StreamEvent } from './events.js';
 
 /** A DetectionPixelsXYXY on the wire: snake_case, rounded. */
 export interface DetectionRecord {
@@ -75,7 +76,8 @@ export class JsonlWriter {
       onClosed?.();
     });
   }
-  write(record: FrameRecord): void {
+  /** A frame's record, or a zone/line event (--zones) on the same stream, after its frame's line. */
+  write(record: FrameRecord | StreamEvent): void {
     if (!this.closed) this.out.write(`${JSON.stringify(record)}\n`);
   }
 }

@@ -2,6 +2,7 @@
  * Prometheus text exposition (format 0.0.4) without a client library: counters, gauges and
  * histograms with labels, enough for /metrics of a stream.
  */
+import type { StreamEvent } from './events.js';
 
 export type Labels = Record<string, string>;
 
@@ -102,11 +103,17 @@ export class Histogram implements Metric {
 
 export class Registry {
   private metrics: Metric[] = [];
+  private collectors: Array<() => void> = [];
   add<M extends Metric>(m: M): M {
     this.metrics.push(m);
     return m;
   }
+  /** Runs `f` before every render: for values read at scrape time (the process's memory). */
+  collect(f: () => void): void {
+    this.collectors.push(f);
+  }
   render(): string {
+    for (const f of this.collectors) f();
     const out: string[] = [];
     for (const m of this.metrics) {
       out.push(`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} ${m.type}`, ...m.render());
@@ -129,7 +136,33 @@ export class StreamMetrics {
   readonly up = this.registry.add(new Gauge('ssd_source_up', '1 while the source is delivering frames, 0 while it reconnects or has ended.'));
   readonly inference = this.registry.add(new Histogram('ssd_inference_seconds', 'Bare session.run time per batch.', LATENCY_BUCKETS_S));
   readonly latency = this.registry.add(new Histogram('ssd_latency_seconds', 'End to end: frame out of the pipeline to detections ready, per source.', LATENCY_BUCKETS_S));
+  // Zones and lines (--zones, runtime/stream/events.ts) and their webhooks (--webhook).
+  readonly zoneOccupancy = this.registry.add(new Gauge('ssd_zone_occupancy', 'Tracked objects inside a zone now, per source, zone and class.'));
+  readonly lineCrossings = this.registry.add(new Counter('ssd_line_crossings_total', 'Line crossings per source, line, class and direction (in/out).'));
+  readonly events = this.registry.add(new Counter('ssd_events_total', 'Zone and line events per source and type (enter, leave, loiter, cross).'));
+  readonly webhookFailures = this.registry.add(new Counter('ssd_webhook_failures_total', 'Webhook POSTs that failed (every attempt, retries included), per webhook (its index in the --webhook flags).'));
+  readonly webhookDropped = this.registry.add(new Counter('ssd_webhook_dropped_total', 'Events never delivered to a webhook, per webhook and reason (queue-full, retries, rejected, shutdown).'));
+  readonly reloads = this.registry.add(new Counter('ssd_model_reloads_total', 'Model reloads (SIGHUP or a changed model file), per result: ok, refused (the old model kept running).'));
+  // The process's memory, read at each scrape, under the names prom-client uses. Split so that a
+  // soak (runtime/stream/soak.ts) can tell a JS heap leak from Buffers (external, arrayBuffers)
+  // from native memory (RSS minus the rest: libvips, GStreamer, onnxruntime, malloc arenas).
+  readonly rss = this.registry.add(new Gauge('process_resident_memory_bytes', 'Resident set size of the process.'));
+  readonly heapUsed = this.registry.add(new Gauge('nodejs_heap_size_used_bytes', 'V8 heap in use.'));
+  readonly heapTotal = this.registry.add(new Gauge('nodejs_heap_size_total_bytes', 'V8 heap reserved.'));
+  readonly external = this.registry.add(new Gauge('nodejs_external_memory_bytes', 'Memory of C++ objects bound to JS objects, Buffers included.'));
+  readonly arrayBuffers = this.registry.add(new Gauge('nodejs_array_buffers_bytes', 'Memory of ArrayBuffers and Buffers (part of external).'));
   private windows = new Map<string, number[]>();
+
+  constructor() {
+    this.registry.collect(() => {
+      const m = process.memoryUsage();
+      this.rss.set({}, m.rss);
+      this.heapUsed.set({}, m.heapUsed);
+      this.heapTotal.set({}, m.heapTotal);
+      this.external.set({}, m.external);
+      this.arrayBuffers.set({}, m.arrayBuffers);
+    });
+  }
 
   /** Records one processed frame at monotonic time `nowMs`. */
   frame(source: string, latencyMs: number, detections: number, nowMs: number): void {
@@ -154,5 +187,12 @@ export class StreamMetrics {
     this.dropped.set(l, s.dropped);
     this.reconnects.set(l, s.reconnects);
     this.up.set(l, s.state === 'playing' ? 1 : 0);
+  }
+
+  /** Counts one zone/line event; enter and leave carry the zone's new occupancy of their class. */
+  event(e: StreamEvent): void {
+    this.events.inc({ source: e.source, type: e.event });
+    if (e.event === 'cross') this.lineCrossings.inc({ source: e.source, line: e.line, class: e.label, direction: e.direction });
+    if (e.event === 'enter' || e.event === 'leave') this.zoneOccupancy.set({ source: e.source, zone: e.zone, class: e.label }, e.occupancy);
   }
 }

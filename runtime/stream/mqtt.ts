@@ -9,7 +9,9 @@
 import { hostname } from 'node:os';
 import { SsdError, oneLine } from '../../core/errors.js';
 import type { LogFn } from './frame.js';
+import type { StreamEvent } from './events.js';
 import type { FrameRecord } from './jsonl.js';
+import type { ClipRecord } from './record.js';
 
 export type Qos = 0 | 1 | 2;
 
@@ -101,8 +103,20 @@ export class MqttPublisher {
   }
 
   publish(record: FrameRecord): void {
-    const topic = topicFor(this.opts.topic, record.source, this.manySources);
-    const payload = JSON.stringify(record);
+    this.send(topicFor(this.opts.topic, record.source, this.manySources), JSON.stringify(record));
+  }
+
+  /** A zone/line event (--zones) to the source's frame topic + "/events", with the same QoS and queueing. */
+  publishEvent(event: StreamEvent): void {
+    this.send(`${topicFor(this.opts.topic, event.source, this.manySources)}/events`, JSON.stringify(event));
+  }
+
+  /** A finished clip (--record) to the source's frame topic + "/clips", with the same QoS and queueing. */
+  publishClip(clip: ClipRecord): void {
+    this.send(`${topicFor(this.opts.topic, clip.source, this.manySources)}/clips`, JSON.stringify(clip));
+  }
+
+  private send(topic: string, payload: string): void {
     const qos = this.opts.qos ?? 0;
     const c = this.client;
     if (c?.connected) {

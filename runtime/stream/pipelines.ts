@@ -50,6 +50,8 @@ export interface PipelineOptions {
   /** RTSP jitter-buffer latency in ms: the delay bought for smoothing out network jitter. */
   rtspLatencyMs?: number;
   codec?: VideoCodec;
+  /** Adds the display branch (camera-resolution JPEGs for the live page and the video outputs). */
+  display?: DisplayBranchOptions;
 }
 
 export interface BuiltPipeline {
@@ -58,6 +60,10 @@ export interface BuiltPipeline {
   sink: string;
   /** Name of the appsink that yields frames at the source size, when the pipeline scales. */
   probe?: string;
+  /** Name of the recording branch's appsink (--record; see withRecordBranch). */
+  record?: string;
+  /** The display branch's elements, when asked for (see displayBranch). */
+  display?: { sink: string; valve: string };
 }
 
 export const SINK_NAME = 'sink';
@@ -228,11 +234,14 @@ export function buildPipeline(desc: SourceDesc, opts: PipelineOptions): BuiltPip
     return { launch: `${desc.launch} name=${SINK_NAME}${extra.map((p) => ` ${defaults[p]}`).join('')}`, sink: SINK_NAME };
   }
   const head = sourceHead(desc, opts);
-  const tail = `${convertTail(opts)} ! ${appsinkText(SINK_NAME, everyFrame)}`;
+  // The display branch hangs off its own tee on the decoded video, before any scaling (`dtee` after
+  // the decoder, `dbranch` after the frame branch; both empty without opts.display).
+  const { dtee, dbranch, names } = displayParts(opts);
+  const tail = `${convertTail(opts)} ! ${appsinkText(SINK_NAME, everyFrame)}${dbranch}`;
   const scales = opts.width !== undefined || opts.height !== undefined;
   const queue = everyFrame ? 'queue max-size-buffers=1' : 'queue max-size-buffers=1 leaky=downstream';
   if (!scales || knownSourceSize(desc)) {
-    return { launch: `${head} ! ${queue} ! ${tail}`, sink: SINK_NAME };
+    return { launch: `${head}${dtee} ! ${queue} ! ${tail}`, sink: SINK_NAME, ...names };
   }
   // async=false: the probe never holds up preroll, so a file pipeline reaches PAUSED on `sink` alone.
   const probe = `appsink name=${PROBE_NAME} drop=true max-buffers=1 sync=false async=false`;
@@ -240,7 +249,100 @@ export function buildPipeline(desc: SourceDesc, opts: PipelineOptions): BuiltPip
   if (parts?.decode) {
     // The probe takes the parser's caps (coded size) and keeps a compressed buffer, never an NVMM one.
     // The leaky queue stays after the decoder: dropping compressed frames would corrupt the picture.
-    return { launch: `${parts.pre} ! tee name=t ! ${parts.decode} ! ${queue} ! ${tail} t. ! ${probe}`, sink: SINK_NAME, probe: PROBE_NAME };
+    return { launch: `${parts.pre} ! tee name=t ! ${parts.decode}${dtee} ! ${queue} ! ${tail} t. ! ${probe}`, sink: SINK_NAME, probe: PROBE_NAME, ...names };
   }
-  return { launch: `${head} ! tee name=t ! ${queue} ! ${tail} t. ! ${probe}`, sink: SINK_NAME, probe: PROBE_NAME };
+  return { launch: `${head}${dtee} ! tee name=t ! ${queue} ! ${tail} t. ! ${probe}`, sink: SINK_NAME, probe: PROBE_NAME, ...names };
+}
+
+export interface DisplayBranchOptions {
+  /** Most JPEGs per second the branch makes (videorate drops the rest before they are encoded). */
+  maxFps: number;
+  /** jpegenc quality, 1-100 (default 80). */
+  quality?: number;
+}
+
+export const DISPLAY_TEE = 'dt';
+export const DISPLAY_NAME = 'display';
+export const DISPLAY_VALVE = 'displayvalve';
+
+/**
+ * The display branch: the decoded camera-resolution video, rate-limited and JPEG-encoded on
+ * GStreamer's threads, into its own appsink:
+ *
+ *   dt. ! valve drop=true ! queue leaky ! videorate drop-only=true max-rate=N ! videoconvert ! jpegenc
+ *       ! appsink name=display drop=true max-buffers=1 async=false
+ *
+ * The valve stays closed (drop=true: nothing converted or encoded) until someone watches; the runtime
+ * opens it (runtime/stream/video-out.ts). videorate keeps the buffers' own timestamps, which is how a
+ * picture is matched with the detections of the same frame. On a Jetson nvvidconv copies the frame
+ * out of NVMM memory right after the valve, so that the leaky queue never holds a decoder buffer.
+ */
+export function displayBranch(gst: GstElements, d: DisplayBranchOptions): string {
+  const copyOut = gst.nvmm ? ` ! ${gst.convert} ! ${rawCaps('system', { format: 'I420' })}` : '';
+  const convert = gst.nvmm ? '' : ' ! videoconvert';
+  return `valve name=${DISPLAY_VALVE} drop=true${copyOut} ! queue max-size-buffers=1 leaky=downstream ! videorate drop-only=true max-rate=${Math.max(1, Math.round(d.maxFps))}${convert} ! jpegenc quality=${d.quality ?? 80} ! appsink name=${DISPLAY_NAME} drop=true max-buffers=1 sync=false async=false`;
+}
+
+function displayParts(opts: PipelineOptions): { dtee: string; dbranch: string; names: Pick<BuiltPipeline, 'display'> } {
+  if (!opts.display) return { dtee: '', dbranch: '', names: {} };
+  return {
+    dtee: ` ! tee name=${DISPLAY_TEE}`,
+    dbranch: ` ${DISPLAY_TEE}. ! ${displayBranch(opts.gst, opts.display)}`,
+    names: { display: { sink: DISPLAY_NAME, valve: DISPLAY_VALVE } },
+  };
+}
+
+/** Names of the recording branch's elements (runtime/stream/record.ts); unlikely in a user's --pipeline. */
+export const RECORD_TEE = 'ssdrec_t';
+export const RECORD_NAME = 'ssdrec';
+
+/** Raw video -> H.264 where a profile names no encoder: x264, one keyframe a second at 30 fps. */
+export const DEFAULT_H264_ENCODER = 'videoconvert ! video/x-raw,format=I420 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30';
+
+/**
+ * The recording branch (--record): the encoded video as GDP packets (gdp.ts: pts, dts and the
+ * keyframe flag travel with every access unit) into the appsink `ssdrec`. An H.264/H.265 source is
+ * tapped after its parser, with no re-encoding; a raw one (test://, v4l2, csi, desktop files behind
+ * decodebin, --pipeline) is encoded with the profile's `h264Encoder` only while recording.
+ *
+ *   ... ! h264parse ! tee name=ssdrec_t ! <decoder...>          (encoded)
+ *   ... <raw head> ! tee name=ssdrec_t ! <frame branch...>      (raw)
+ *   ssdrec_t. ! queue ! [encoder !] h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au
+ *             ! gdppay ! appsink name=ssdrec drop=false max-buffers=0 sync=false async=false
+ *
+ * The second parser repeats SPS/PPS before every keyframe, so a clip may start at any keyframe. The
+ * queue never leaks on an encoded stream (a dropped access unit corrupts the picture up to the next
+ * keyframe): the appsink is pulled continuously by the recorder. Before an encoder it does leak on a
+ * camera (a dropped raw frame is only a missing frame). Returns undefined when the launch text has
+ * no place for the tee (then the source records nothing and says so).
+ */
+export function withRecordBranch(desc: SourceDesc, opts: PipelineOptions, built: BuiltPipeline): (BuiltPipeline & { record: string; recordCodec: VideoCodec }) | undefined {
+  const launch = built.launch;
+  const tee = ` ! tee name=${RECORD_TEE}`;
+  const out = (codec: VideoCodec, encode: boolean, at: number) => {
+    const parse = codec === 'h265' ? 'h265parse' : 'h264parse';
+    const leaky = encode && !opts.everyFrame ? ' leaky=downstream max-size-buffers=8' : ' max-size-buffers=0 max-size-time=0 max-size-bytes=67108864';
+    const enc = encode ? `${opts.gst.h264Encoder ?? DEFAULT_H264_ENCODER} ! ` : '';
+    const branch = `${RECORD_TEE}. ! queue${leaky} ! ${enc}${parse} config-interval=-1 ! video/x-${codec},stream-format=byte-stream,alignment=au ! gdppay ! appsink name=${RECORD_NAME} drop=false max-buffers=0 sync=false async=false`;
+    return { ...built, launch: `${launch.slice(0, at)}${tee}${launch.slice(at)} ${branch}`, record: RECORD_NAME, recordCodec: codec };
+  };
+  if (desc.kind === 'pipeline') {
+    // Before the user's final appsink: the frames it takes are raw.
+    const m = /!\s*appsink\b[^!]*$/.exec(launch);
+    if (!m) return undefined;
+    const at = launch.slice(0, m.index).trimEnd().length;
+    const queue = ' ! queue max-size-buffers=1 leaky=downstream';
+    const r = out('h264', true, at);
+    return { ...r, launch: `${r.launch.slice(0, at + tee.length)}${queue}${r.launch.slice(at + tee.length)}` };
+  }
+  // Encoded: right after the first parser of the stream.
+  const parser = / ! (h264parse|h265parse)(?= ! )/.exec(launch);
+  if (parser) return out(parser[1] === 'h265parse' ? 'h265' : 'h264', false, parser.index + parser[0].length);
+  const parts = sourceParts(desc, opts);
+  if (parts?.decode) {
+    const i = launch.indexOf(` ! ${parts.decode} ! `);
+    return i < 0 ? undefined : out('h264', true, i + parts.decode.length + 3);
+  }
+  const head = sourceHead(desc, opts);
+  return launch.startsWith(`${head} ! `) ? out('h264', true, head.length) : undefined;
 }

@@ -6,7 +6,9 @@
  * interval old when inference starts, however slow inference is. Capture, decode and scaling run on
  * GStreamer's threads and overlap inference. (A camera pull issued before a run would return at once
  * with the frame of that moment, a whole run old by the time the detector is free; files, where every
- * frame counts, do prefetch.)
+ * frame counts, do prefetch.) The stream scheduler uses cameras in keep-fresh mode instead (`ready()`
+ * / `poll()`): a pull always pending and the newest sample in hand, so that it knows which cameras
+ * have a frame without taking one that would go stale while other cameras are served.
  *
  * Failures: a bus error, an EOS of a camera, or no frame for `stallTimeoutMs` tears the pipeline down
  * and reconnects after a capped exponential backoff (logged). A source that never produced a frame
@@ -18,8 +20,10 @@ import type { GstElements } from '../../devices/types.js';
 import type { Frame, FrameSource, LogFn, SourceStats } from './frame.js';
 import { GDP_TYPE_BUFFER, gdpPayloaderAvailable, parseGdpPacket, videoCapsOfGdp, withGdpPayloader } from './gdp.js';
 import { createPipeline, type GstAppSink, type GstBusMessage, type GstCaps, type GstPipeline } from './gst.js';
-import { buildPipeline, declaredSourceSize, type BuiltPipeline, type PixelFormat } from './pipelines.js';
+import { buildPipeline, declaredSourceSize, withRecordBranch, type BuiltPipeline, type DisplayBranchOptions, type PixelFormat } from './pipelines.js';
+import type { Recorder } from './record.js';
 import type { ParsedSource, VideoCodec } from './uri.js';
+import { DisplayTap, withDisplayPayloader } from './video-out.js';
 
 export interface BackoffOptions {
   initialMs: number;
@@ -48,6 +52,10 @@ export interface GstSourceOptions {
   /** How long a playing source may go without a frame before it counts as down. */
   stallTimeoutMs?: number;
   log?: LogFn;
+  /** Adds the display branch (camera-resolution JPEGs; runtime/stream/video-out.ts), read through `displayTap`. */
+  displayBranch?: DisplayBranchOptions;
+  /** --record: the pipeline gets a recording branch whose appsink this recorder pulls (record.ts). */
+  recorder?: Recorder;
 }
 
 interface Pulled {
@@ -106,6 +114,8 @@ export class GstFrameSource implements FrameSource {
   readonly live: boolean;
   readonly stats: SourceStats = { state: 'connecting', frames: 0, dropped: 0, reconnects: 0 };
   readonly built: BuiltPipeline;
+  /** The camera-resolution pictures of the display branch, when asked for (opts.displayBranch). */
+  readonly displayTap: DisplayTap | undefined;
   /** The launch text run: `built.launch` with gdppay before the frame appsink when available (gdp.ts). */
   private readonly launch: string;
   private readonly gdp: boolean;
@@ -128,6 +138,12 @@ export class GstFrameSource implements FrameSource {
   private retiring: { flag: boolean } | undefined;
   private fps: number | undefined;
   private reconnecting = false;
+  private recordCodec: VideoCodec | undefined;
+  /** Keep-fresh mode (`ready()` was called): a pull is always pending and `latest` holds the newest sample. */
+  private fresh = false;
+  private latest: Pulled | undefined;
+  /** The generation whose pipeline the keep-fresh pull runs on (-1: none running). */
+  private pumpGen = -1;
 
   constructor(readonly id: string, parsed: ParsedSource, opts: GstSourceOptions) {
     this.display = parsed.display;
@@ -139,12 +155,28 @@ export class GstFrameSource implements FrameSource {
     }
     this.built = buildPipeline(parsed.desc, {
       gst: opts.gst, format: opts.format, width: opts.width, height: opts.height,
-      everyFrame: !parsed.live, codec: opts.codec, rtspLatencyMs: opts.rtspLatencyMs,
+      everyFrame: !parsed.live, codec: opts.codec, rtspLatencyMs: opts.rtspLatencyMs, display: opts.displayBranch,
     });
+    if (opts.recorder) this.built = this.withRecording(parsed, opts.recorder);
     this.sourceSize = declaredSourceSize(parsed.desc);
     const g = gdpPayloaderAvailable() ? withGdpPayloader(this.built.launch, this.built.sink) : { launch: this.built.launch, gdp: false };
-    this.launch = g.launch;
+    const d = withDisplayPayloader(g.launch, this.built);
+    this.launch = d.launch;
     this.gdp = g.gdp;
+    this.displayTap = this.built.display ? new DisplayTap(d.gdp) : undefined;
+  }
+
+  /** The recording branch added to the pipeline (pipelines.ts withRecordBranch), or a log line saying there is none. */
+  private withRecording(parsed: ParsedSource, recorder: Recorder): BuiltPipeline {
+    const o = this.opts;
+    const r = withRecordBranch(parsed.desc, { gst: o.gst, format: o.format, width: o.width, height: o.height, everyFrame: !parsed.live, codec: o.codec, rtspLatencyMs: o.rtspLatencyMs }, this.built);
+    if (!r) {
+      this.log(`[${this.id}] ${this.display}: no place for a recording branch in this pipeline; --record records nothing here`);
+      return this.built;
+    }
+    recorder.register(this.id, this.display);
+    this.recordCodec = r.recordCodec;
+    return r;
   }
 
   async start(): Promise<void> {
@@ -174,6 +206,12 @@ export class GstFrameSource implements FrameSource {
 
   async next(): Promise<Frame | null> {
     for (;;) {
+      if (this.fresh) {
+        const f = this.poll();
+        if (f !== undefined) return f;
+        await this.ready();
+        continue;
+      }
       if (this.fatal) throw this.fatal;
       if (this.stats.state === 'ended' || this.stats.state === 'closed') return null;
       if (!this.sink || this.reconnecting) {
@@ -193,6 +231,54 @@ export class GstFrameSource implements FrameSource {
       if (r.gen !== this.gen) continue;
       return this.toFrame(r);
     }
+  }
+
+  /**
+   * Cameras only (files keep every frame and prefetch instead). The first call starts keep-fresh
+   * mode: one pull always pending, each sample replacing the one before if nobody took it (that one
+   * then counts as dropped, from the timestamp gap). So every camera with a new frame is known to have
+   * one, and what `poll()` gives is at most one frame interval old however long it waited for its turn.
+   */
+  async ready(): Promise<void> {
+    if (!this.live) throw new Error('ready() is for live sources; files use next()');
+    this.fresh = true;
+    for (;;) {
+      if (this.fatal || this.stats.state === 'ended' || this.stats.state === 'closed') return;
+      this.pump();
+      if (this.latest?.gen === this.gen) {
+        if (!this.probeWait) return;
+        await this.probeWait;
+        continue;
+      }
+      await this.changed();
+    }
+  }
+
+  poll(): Frame | null | undefined {
+    if (this.fatal) throw this.fatal;
+    if (this.stats.state === 'ended' || this.stats.state === 'closed') return null;
+    const r = this.latest;
+    if (r === undefined || r.gen !== this.gen || this.probeWait) return undefined;
+    this.latest = undefined;
+    return this.toFrame(r);
+  }
+
+  private pump(): void {
+    if (!this.sink || this.reconnecting || this.pumpGen === this.gen) return;
+    const gen = this.gen;
+    this.pumpGen = gen;
+    void this.pull().then((r) => {
+      if (this.pumpGen === gen) this.pumpGen = -1;
+      if (r.gen !== this.gen) return;
+      if (!r.buf) {
+        // As in next(): an appsink at EOS is the stream's end even when the bus says nothing.
+        if (r.gen === gen) this.onEos();
+        return;
+      }
+      this.latest = r;
+      this.wake();
+      this.pump();
+    });
   }
 
   prefetch(): void {
@@ -306,6 +392,13 @@ export class GstFrameSource implements FrameSource {
     });
     // Pull only once playing: an appsink that is not started yet answers a pull with nothing.
     pipeline.play();
+    if (this.built.record && this.recordCodec) {
+      // After play(): an appsink that is not started answers a pull with nothing.
+      const rec = pipeline.findChild(this.built.record) as GstAppSink | undefined;
+      if (rec) this.opts.recorder?.attach(this.id, rec, this.recordCodec);
+    }
+    // After play(), as the frame sink: an appsink not started yet answers a pull with nothing.
+    if (this.built.display) this.displayTap?.attach(pipeline, this.built.display);
     if (this.built.probe) this.probeWait = this.readProbe(pipeline, this.built.probe, gen);
     const timeout = this.opts.connectTimeoutMs ?? 10_000;
     this.clearTimer();
@@ -394,8 +487,12 @@ export class GstFrameSource implements FrameSource {
     this.pipeline = undefined;
     this.retiring = undefined;
     this.sink = undefined;
+    this.displayTap?.detach();
     this.pending = undefined;
+    this.latest = undefined;
     this.probeWait = undefined;
+    // The open clip ends with the pipeline (camera drop, end of file, stop): finished, playable.
+    if (p && this.built.record) this.opts.recorder?.detach(this.id);
     if (p && retiring) retire(p, retiring);
   }
 

@@ -6,10 +6,12 @@ import { request } from 'node:http';
 import sharp from 'sharp';
 import WebSocket from 'ws';
 import { afterAll, describe, expect, it } from 'vitest';
+import { classColourRgb } from '../../runtime/draw.js';
 import { StreamHttpServer, isLoopback, packedRgb, parseListenAddress } from '../../runtime/stream/http-server.js';
+import type { SourceStats } from '../../runtime/stream/frame.js';
 import type { FrameRecord } from '../../runtime/stream/jsonl.js';
-import { BOX_COLOUR } from '../../runtime/stream/live-page.js';
 import { StreamMetrics } from '../../runtime/stream/metrics.js';
+import { VideoOut } from '../../runtime/stream/video-out.js';
 import { runSsdStream, stop, tinyModel, freePort } from './helpers.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { WAIT_MS } from '../helpers/wait.js';
@@ -49,7 +51,8 @@ function openFeed(url: string): { opened: Promise<void>; first: Promise<{ type: 
       let body = '';
       res.on('data', (d: Buffer) => {
         body += d.toString();
-        if (body.includes('\ndata: ')) {
+        // The first unnamed message (named ones, e.g. "event: state", come first).
+        if (/(?:^|\n\n)data: /.test(body)) {
           req.destroy();
           resolve({ type: String(res.headers['content-type']), body });
         }
@@ -88,12 +91,18 @@ describe('listen address and access rules', () => {
 describe('routes', () => {
   it('a token guards every route; /healthz, /metrics and the feed answer with it', async () => {
     const metrics = new StreamMetrics();
-    const stats = { state: 'playing' as const, frames: 3, dropped: 1, reconnects: 2 };
-    const server = new StreamHttpServer({ address: { host: '127.0.0.1', port: 0 }, token: 's3cret', metrics, log: () => {}, sources: () => [{ id: 'src0', uri: 'test://', stats }] });
+    const stats: SourceStats = { state: 'playing', frames: 3, dropped: 1, reconnects: 2 };
+    const video = new VideoOut({ displayFps: 15, log: () => {} });
+    video.addSource('src0', undefined);
+    const server = new StreamHttpServer({ address: { host: '127.0.0.1', port: 0 }, token: 's3cret', metrics, log: () => {}, sources: () => [{ id: 'src0', uri: 'test://', stats }], video });
     const { port } = await server.listen();
     try {
       const base = `http://127.0.0.1:${port}`;
-      for (const path of ['/', '/metrics', '/healthz', '/events']) expect((await get(base + path)).status).toBe(401);
+      for (const path of ['/', '/metrics', '/healthz', '/events', '/frame.jpg', '/mjpeg/src0', '/hls/src0/playlist.m3u8', '/hls/src0/segment00000.ts']) expect((await get(base + path)).status).toBe(401);
+      expect((await get(`${base}/mjpeg/src0?token=wrong`)).status).toBe(401);
+      expect((await get(`${base}/mjpeg/src9?token=s3cret`)).status).toBe(404);
+      // No --hls: the route says so rather than serving anything.
+      expect((await get(`${base}/hls/src0/playlist.m3u8?token=s3cret`)).status).toBe(404);
       expect((await get(`${base}/healthz?token=wrong`)).status).toBe(401);
       const health = await get(`${base}/healthz`, { authorization: 'Bearer s3cret' });
       expect(health.status).toBe(200);
@@ -114,6 +123,23 @@ describe('routes', () => {
       const ev = await feed.first;
       expect(ev.type).toBe('text/event-stream');
       expect(ev.body).toContain(`data: ${JSON.stringify(record)}`);
+      // The sources' states come first, as a named event (the page's "reconnecting..." follows them).
+      expect(ev.body).toContain('event: state\ndata: [{"id":"src0","uri":"test://","state":"playing"}]\n\n');
+
+      // A source that really reconnects is announced on the open feeds (the page's "reconnecting...").
+      const changed = new Promise<string>((resolve, reject) => {
+        const req = request(`${base}/events?token=s3cret`, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => {
+            body += d.toString();
+            if (body.includes('"state":"playing"')) stats.state = 'reconnecting';
+            if (body.includes('"state":"reconnecting"')) { req.destroy(); resolve(body); }
+          });
+        });
+        req.on('error', (e) => (String(e).includes('socket hang up') ? undefined : reject(e)));
+        req.end();
+      });
+      expect(await changed).toContain('event: state\ndata: [{"id":"src0","uri":"test://","state":"reconnecting"}]\n\n');
     } finally {
       await server.close();
     }
@@ -166,77 +192,127 @@ async function cdp(wsUrl: string): Promise<Cdp> {
   };
 }
 
+/** Class colours as the page and the MJPEG/HLS drawings paint them (runtime/draw.ts), for the digits classes. */
+const CLASS_RGB: Record<number, [number, number, number]> = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [i, classColourRgb(i)]));
+
+/** Opens a page on `url` in the Chromium started for `dir`. */
+async function openPage(dir: string, url: string): Promise<{ page: Cdp; chrome: ChildProcess }> {
+  const { browserWs, chrome } = await startChromium(dir);
+  const targets = await (await fetch(`http://127.0.0.1:${new URL(browserWs).port}/json/list`)).json() as Array<{ type: string; webSocketDebuggerUrl: string }>;
+  const page = await cdp(targets.find((t) => t.type === 'page')!.webSocketDebuggerUrl);
+  await page.send('Page.enable');
+  const loaded = page.next('Page.loadEventFired');
+  await page.send('Page.navigate', { url });
+  await loaded;
+  return { page, chrome };
+}
+
+/**
+ * The page itself waits until its canvas is `width` x `height` and shows a picture with its boxes
+ * drawn (pixels of the detected classes' colours, read back from the canvas), then closes its feed in
+ * the same tick so that nothing redraws before the screenshot. Waiting for that state, not for a time,
+ * is what keeps this right on a loaded machine. Resolves with the classes drawn and the caption.
+ */
+async function settleWithBoxes(page: Cdp, width: number, height: number): Promise<{ classes: number[]; caption: string } | { error: string }> {
+  const settled = await page.send('Runtime.evaluate', { awaitPromise: true, returnByValue: true, expression: `new Promise((resolve) => {
+    const rgb = ${JSON.stringify(CLASS_RGB)};
+    const giveUp = setTimeout(() => resolve({ error: "gave up" }), ${WAIT_MS});
+    const check = () => {
+      const v = views.values().next().value;
+      const c = v && v.canvas;
+      if (c && c.width === ${width} && c.height === ${height} && v.rec && v.rec.detections.length > 0 && !v.busy) {
+        const classes = [...new Set(v.rec.detections.map((d) => d.class_id))];
+        const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) {
+          for (const k of classes) {
+            const [r, g, b] = rgb[k];
+            if (Math.abs(d[i] - r) < 40 && Math.abs(d[i + 1] - g) < 40 && Math.abs(d[i + 2] - b) < 40) { n++; break; }
+          }
+        }
+        if (n > 200) { es.close(); clearTimeout(giveUp); resolve({ classes, caption: v.cap.textContent }); return; }
+      }
+      setTimeout(check, 50);
+    };
+    check();
+  })` });
+  return ((settled.result as { value?: unknown } | undefined)?.value ?? { error: JSON.stringify(settled) }) as { classes: number[]; caption: string } | { error: string };
+}
+
+/** The canvas in a screenshot: pixels of the given classes' colours, distinct other colours, dark pixels. */
+async function screenshotCanvas(page: Cdp, classes: number[]): Promise<{ classPixels: number; colours: number; dark: number; white: number; width: number; height: number }> {
+  const shot = await page.send('Page.captureScreenshot', { format: 'png' });
+  // SSD_STREAM_SHOT=path keeps the screenshot for a human to look at.
+  if (process.env.SSD_STREAM_SHOT) writeFileSync(process.env.SSD_STREAM_SHOT, Buffer.from(shot.data as string, 'base64'));
+  const { data, info } = await sharp(Buffer.from(shot.data as string, 'base64')).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const rect = (await page.send('Runtime.evaluate', { expression: 'JSON.stringify(document.querySelector("canvas").getBoundingClientRect())', returnByValue: true })).result as { value: string };
+  const { x, y, width, height } = JSON.parse(rect.value) as { x: number; y: number; width: number; height: number };
+  let classPixels = 0;
+  let dark = 0;
+  let white = 0;
+  const colours = new Set<number>();
+  for (let py = Math.ceil(y); py < Math.floor(y + height); py++) {
+    for (let px = Math.ceil(x); px < Math.floor(x + width); px++) {
+      const i = py * info.width + px;
+      const [r, g, b] = [data[i * 3]!, data[i * 3 + 1]!, data[i * 3 + 2]!];
+      if (classes.some((k) => Math.abs(r - CLASS_RGB[k]![0]) < 40 && Math.abs(g - CLASS_RGB[k]![1]) < 40 && Math.abs(b - CLASS_RGB[k]![2]) < 40)) classPixels++;
+      else colours.add((r >> 3) * 1024 + (g >> 3) * 32 + (b >> 3));
+      if (r + g + b < 30) dark++;
+      if (r > 200 && g > 200 && b > 200) white++;
+    }
+  }
+  return { classPixels, colours: colours.size, dark, white, width, height };
+}
+
 describe.skipIf(!existsSync(CHROMIUM))('live page in headless Chromium', () => {
   // A few seconds idle; the bound ends a hang only (every wait below is for an event or a page state).
-  it('shows the frames and draws the boxes (screenshot pixels), behind a token', { timeout: 4 * WAIT_MS }, async () => {
+  it('shows the frames and draws the boxes in their class colours (screenshot pixels), behind a token', { timeout: 4 * WAIT_MS }, async () => {
     const dir = tempDir('ssd-stream-');
     const port = await freePort();
-    // The demo source (moving digits, no GStreamer needed) with an untrained model whose threshold
-    // leaves a handful of boxes per frame.
+    // The demo source (moving digits, no GStreamer needed: the page shows its frames, encoded by sharp)
+    // with an untrained model whose threshold leaves a handful of boxes per frame.
     const run = runSsdStream(['--model', tinyModel(dir), '--threshold', '0.9', '--http', `127.0.0.1:${port}`, '--token', 'tok3n', '--no-json']);
     running.push(run.proc);
     await run.until(() => run.stderr().includes('live page: http://127.0.0.1:'), 'the live page');
-
-    const { browserWs, chrome } = await startChromium(dir);
-    const debugPort = new URL(browserWs).port;
-    const targets = await (await fetch(`http://127.0.0.1:${debugPort}/json/list`)).json() as Array<{ type: string; webSocketDebuggerUrl: string }>;
-    const page = await cdp(targets.find((t) => t.type === 'page')!.webSocketDebuggerUrl);
+    // The page takes the token from its own URL and hands it to its feed.
+    const { page, chrome } = await openPage(dir, `http://127.0.0.1:${port}/?token=tok3n`);
     try {
-      await page.send('Page.enable');
-      // The page takes the token from its own URL and hands it to its feed.
-      const loaded = page.next('Page.loadEventFired');
-      await page.send('Page.navigate', { url: `http://127.0.0.1:${port}/?token=tok3n` });
-      await loaded;
-      // The page itself waits until its canvas shows a 256x256 demo frame with boxes drawn on it
-      // (pixels of the box colour, read back from the canvas), then closes its feed in the same tick
-      // so that nothing redraws before the screenshot. Waiting for that state, not for a time, is
-      // what keeps this test right on a loaded machine: frames and boxes arrive when they arrive.
-      const box = [parseInt(BOX_COLOUR.slice(1, 3), 16), parseInt(BOX_COLOUR.slice(3, 5), 16), parseInt(BOX_COLOUR.slice(5, 7), 16)];
-      const settled = await page.send('Runtime.evaluate', { awaitPromise: true, returnByValue: true, expression: `new Promise((resolve) => {
-        const box = ${JSON.stringify(box)};
-        const giveUp = setTimeout(() => resolve(-1), ${WAIT_MS});
-        const check = () => {
-          const c = document.querySelector("canvas");
-          const v = views.values().next().value;
-          if (c && c.width === 256 && v && !v.busy) {
-            const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
-            let n = 0;
-            for (let i = 0; i < d.length; i += 4) {
-              if (Math.abs(d[i] - box[0]) < 40 && Math.abs(d[i + 1] - box[1]) < 40 && Math.abs(d[i + 2] - box[2]) < 40) n++;
-            }
-            if (n > 200) { es.close(); clearTimeout(giveUp); resolve(n); return; }
-          }
-          setTimeout(check, 50);
-        };
-        check();
-      })` });
-      const inPage = (settled.result as { value?: number } | undefined)?.value;
-      if (!(typeof inPage === 'number' && inPage > 200)) {
-        throw new Error(`live page never showed a frame with boxes (${JSON.stringify(settled)}); ssd stream stderr:\n${run.stderr()}`);
-      }
-      const shot = await page.send('Page.captureScreenshot', { format: 'png' });
-      // SSD_STREAM_SHOT=path keeps the screenshot for a human to look at.
-      if (process.env.SSD_STREAM_SHOT) writeFileSync(process.env.SSD_STREAM_SHOT, Buffer.from(shot.data as string, 'base64'));
-      const { data, info } = await sharp(Buffer.from(shot.data as string, 'base64')).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-      const rect = (await page.send('Runtime.evaluate', { expression: 'JSON.stringify(document.querySelector("canvas").getBoundingClientRect())', returnByValue: true })).result as { value: string };
-      const { x, y, width, height } = JSON.parse(rect.value) as { x: number; y: number; width: number; height: number };
-      let boxPixels = 0;
-      let dark = 0;
-      const colours = new Set<number>();
-      for (let py = Math.ceil(y); py < Math.floor(y + height); py++) {
-        for (let px = Math.ceil(x); px < Math.floor(x + width); px++) {
-          const i = py * info.width + px;
-          const [r, g, b] = [data[i * 3]!, data[i * 3 + 1]!, data[i * 3 + 2]!];
-          if (Math.abs(r - box[0]!) < 40 && Math.abs(g - box[1]!) < 40 && Math.abs(b - box[2]!) < 40) boxPixels++;
-          else colours.add((r >> 3) * 1024 + (g >> 3) * 32 + (b >> 3));
-          if (r + g + b < 30) dark++;
-        }
-      }
-      // Boxes: a few hundred pixels of the stroke colour inside the canvas. The frame: a picture
+      const settled = await settleWithBoxes(page, 256, 256);
+      if ('error' in settled) throw new Error(`live page never showed a frame with boxes (${settled.error}); ssd stream stderr:\n${run.stderr()}`);
+      const shot = await screenshotCanvas(page, settled.classes);
+      // Boxes: a few hundred pixels of the class colours inside the canvas. The frame: a picture
       // (digits on a textured background: many colours), not the blank canvas.
-      expect(boxPixels).toBeGreaterThan(200);
-      expect(colours.size).toBeGreaterThan(50);
-      expect(dark).toBeLessThan(0.5 * width * height);
+      expect(shot.classPixels).toBeGreaterThan(200);
+      expect(shot.colours).toBeGreaterThan(50);
+      expect(shot.dark).toBeLessThan(0.5 * shot.width * shot.height);
+    } finally {
+      await page.send('Browser.close').catch(() => undefined);
+      page.close();
+      await stop(chrome);
+      run.proc.kill('SIGTERM');
+      await run.exited;
+    }
+  });
+
+  it('shows a camera at its own resolution, not the model input (display branch), with fps and latency', { timeout: 4 * WAIT_MS }, async () => {
+    const dir = tempDir('ssd-stream-');
+    const port = await freePort();
+    // A 320x240 camera and a 96x96 model: the page must show 320x240 pictures.
+    const run = runSsdStream(['test://ball?width=320&height=240&fps=15', '--model', tinyModel(dir), '--threshold', '0.6', '--http', `127.0.0.1:${port}`, '--no-json']);
+    running.push(run.proc);
+    await run.until(() => run.stderr().includes('live page: http://127.0.0.1:'), 'the live page');
+    const { page, chrome } = await openPage(dir, `http://127.0.0.1:${port}/`);
+    try {
+      const settled = await settleWithBoxes(page, 320, 240);
+      if ('error' in settled) throw new Error(`live page never showed a 320x240 picture with boxes (${settled.error}); ssd stream stderr:\n${run.stderr()}`);
+      expect(settled.caption).toMatch(/^src0 test:\/\/ball\S* \| 320x240 \| (\d+\.\d fps \| )?latency \d+ ms \| frame \d+ \| \d+ detections$/);
+      const shot = await screenshotCanvas(page, settled.classes);
+      expect([shot.width, shot.height]).toEqual([320, 240]);
+      expect(shot.classPixels).toBeGreaterThan(200);
+      // The picture: the test pattern's white ball on black (no colour of its own that a box could
+      // be mistaken for), drawn over the whole canvas.
+      expect(shot.white).toBeGreaterThan(100);
+      expect(shot.dark).toBeGreaterThan(0.3 * shot.width * shot.height);
     } finally {
       await page.send('Browser.close').catch(() => undefined);
       page.close();

@@ -18,6 +18,12 @@ describe.skipIf(!gstAvailable())('16 sources in one process', { timeout: 3 * WAI
       await run.until((lines) => ids.every((id) => lines.filter((l) => l.source === id).length >= 3), 'three frames from each of the 16 sources');
       const sizes = new Set(run.lines.map((l) => `${String(l.width)}x${String(l.height)}`));
       expect(sizes).toEqual(new Set(['64x48']));
+      // A camera's frame is taken only when its turn comes (scheduler.ts), so every frame taken is
+      // detected: each source's frame numbers go 1, 2, 3, ... without a gap.
+      for (const id of ids) {
+        const frames = run.lines.filter((l) => l.source === id).map((l) => l.frame as number);
+        expect(frames.every((f, i) => f === i + 1), `${id}: ${frames.join(',')}`).toBe(true);
+      }
       run.proc.kill('SIGINT');
       expect(await run.exited).toBe(0);
       expect(run.stderr()).toMatch(/stream: \d+ frames in .*stopped/);
