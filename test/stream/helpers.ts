@@ -1,13 +1,13 @@
 /** Shared pieces of the stream tests: free ports, fixture videos, a tiny model, child processes. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DIGIT_CLASSES, withBackground } from '../../core/labels.js';
 import { specByName, ssdTiny } from '../../core/specs.js';
 import { buildOnnxModel } from '../../export/build.js';
-import { WAIT_MS } from '../helpers/wait.js';
+import { WAIT_MS, waitFor } from '../helpers/wait.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SSD_BIN = join(ROOT, 'bin', 'ssd.js');
@@ -122,4 +122,30 @@ export function runSsdStream(args: string[], limitMs = 2 * WAIT_MS, env: NodeJS.
       });
     },
   };
+}
+
+/** Debian's Mosquitto broker (the MQTT tests skip without it). */
+export const MOSQUITTO = '/usr/sbin/mosquitto';
+
+/**
+ * A real Mosquitto on 127.0.0.1:`port` (config in `dir`), resolved once it accepts a connection; the
+ * caller stops the process (stop()).
+ */
+export async function startBroker(dir: string, port: number): Promise<ChildProcess> {
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n`);
+  const proc = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });
+  try {
+    await waitFor(() => {
+      if (proc.exitCode !== null) throw new Error(`mosquitto exited with ${proc.exitCode}`);
+      return new Promise<boolean>((resolve) => {
+        const s = connect(port, '127.0.0.1', () => { s.end(); resolve(true); });
+        s.on('error', () => resolve(false));
+      });
+    }, `mosquitto to listen on ${port}`);
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw err;
+  }
+  return proc;
 }

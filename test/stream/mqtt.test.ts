@@ -1,36 +1,18 @@
 // ssd stream --mqtt against a real Mosquitto broker on 127.0.0.1 (own config file, no persistence):
 // a subscriber receives one message per frame; the broker restarts and messages resume.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gstAvailable } from '../../runtime/stream/gst.js';
 import { parseMqttUrl, topicFor, validateTopic } from '../../runtime/stream/mqtt.js';
-import { freePort, runSsdStream, stop, tinyModel } from './helpers.js';
+import { MOSQUITTO, freePort, runSsdStream, startBroker, stop, tinyModel } from './helpers.js';
 import { waitFor } from '../helpers/wait.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
-const MOSQUITTO = '/usr/sbin/mosquitto';
 const running: Array<ChildProcess | undefined> = [];
 afterAll(async () => { for (const p of running) await stop(p); });
 
-async function startBroker(dir: string, port: number): Promise<ChildProcess> {
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n`);
-  const proc = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });
-  running.push(proc);
-  // Ready when it accepts a connection.
-  await waitFor(() => {
-    if (proc.exitCode !== null) throw new Error(`mosquitto exited with ${proc.exitCode}`);
-    return new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => { s.end(); resolve(true); });
-      s.on('error', () => resolve(false));
-    });
-  }, `mosquitto to listen on ${port}`);
-  return proc;
-}
 
 describe('MQTT options', () => {
   it('topics: template with {source}/{host}, or T/<source> when sources share T', () => {
@@ -49,6 +31,7 @@ describe.skipIf(!gstAvailable() || !existsSync(MOSQUITTO))('MQTT with a Mosquitt
     const model = tinyModel(dir);
     const port = await freePort();
     let broker = await startBroker(dir, port);
+    running.push(broker);
     const received: Array<{ topic: string; rec: Record<string, unknown> }> = [];
     const sub = mqtt.connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 200 });
     try {
@@ -75,6 +58,7 @@ describe.skipIf(!gstAvailable() || !existsSync(MOSQUITTO))('MQTT with a Mosquitt
       // Restart once ssd stream has seen the broker go (its one-line notice), not after a guessed pause.
       await run.until(() => /mqtt: .*retrying every 2 s/.test(run.stderr()), 'ssd stream to notice the broker is gone');
       broker = await startBroker(dir, port);
+      running.push(broker);
       const n = received.length;
       await messages(n + 10, 'messages after the broker restart');
       expect(received[received.length - 1]!.rec.frame as number).toBeGreaterThan(lastBefore);

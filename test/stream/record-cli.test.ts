@@ -1,21 +1,19 @@
 // `ssd stream --record DIR` from the command line with the shipped digits model on a moving test://
 // source: a clip per event, complete and playable (gst-discoverer-1.0) after a normal end and after
 // Ctrl-C; a bad DIR is one line and exit 1 before any source opens.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gstAvailable } from '../../runtime/stream/gst.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait.js';
-import { ROOT, freePort, runSsdStream, stop, type StreamRun } from './helpers.js';
+import { MOSQUITTO, ROOT, freePort, runSsdStream, startBroker, stop, type StreamRun } from './helpers.js';
 import { discover, discovererAvailable } from './discover.js';
 
 const MODEL = join(ROOT, 'models', 'digits-ssd.onnx');
 const SOURCE = 'test://ball?width=320&height=240&fps=30';
-const MOSQUITTO = '/usr/sbin/mosquitto';
 const runs: StreamRun[] = [];
 const procs: ChildProcess[] = [];
 afterAll(async () => {
@@ -23,19 +21,6 @@ afterAll(async () => {
   for (const p of procs) await stop(p);
 });
 
-async function startBroker(dir: string, port: number): Promise<void> {
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n`);
-  const proc = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });
-  procs.push(proc);
-  await waitFor(() => {
-    if (proc.exitCode !== null) throw new Error(`mosquitto exited with ${proc.exitCode}`);
-    return new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => { s.end(); resolve(true); });
-      s.on('error', () => resolve(false));
-    });
-  }, `mosquitto to listen on ${port}`);
-}
 
 function clipsOf(run: StreamRun): Array<Record<string, unknown>> {
   return run.lines.filter((l) => l.type === 'clip');
@@ -61,7 +46,7 @@ describe.skipIf(!gstAvailable() || !discovererAvailable || !existsSync(MODEL))('
     let sub: mqtt.MqttClient | undefined;
     if (existsSync(MOSQUITTO)) {
       const port = await freePort();
-      await startBroker(dir, port);
+      procs.push(await startBroker(dir, port));
       sub = mqtt.connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 200 });
       sub.on('message', (_t, payload) => published.push(JSON.parse(payload.toString()) as Record<string, unknown>));
       await new Promise<void>((resolve, reject) => sub!.subscribe('rec-test/clips', { qos: 1 }, (err) => (err ? reject(err) : resolve())));

@@ -64,7 +64,8 @@ describe('WebhookSender against real servers', () => {
     const r = recorder();
     const w = new WebhookSender({ urls: [url.replace('http://', 'http://me:pw@')], backoffMs: 5, ...r.opts });
     for (let i = 0; i < 4; i++) w.send({ event: 'cross', n: i });
-    await waitFor(() => got.length === 4, '4 events delivered');
+    // The server has the 4th event before the sender has read its response: wait for both.
+    await waitFor(() => got.length === 4 && w.stats()[0]!.delivered === 4, '4 events delivered and acknowledged');
     expect(got.map((g) => g.body)).toEqual([0, 1, 2, 3].map((n) => ({ event: 'cross', n })));
     expect(got[0]!.type).toBe('application/json');
     expect(got[0]!.auth).toBe(`Basic ${Buffer.from('me:pw').toString('base64')}`);

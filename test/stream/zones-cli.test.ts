@@ -2,21 +2,20 @@
 // rendered here and encoded with x264 by gst-launch), the shipped digits model, a real webhook
 // receiver and a hanging one on 127.0.0.1, a real Mosquitto broker; events on stdout, MQTT, the
 // webhook and /metrics. Then the one-line refusals, all before any source opens.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server, type ServerResponse } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderDigitScene } from '../../core/datasets/digits.js';
 import { DEMO_MODEL_PATH } from '../../runtime/stream/demo.js';
 import { gstAvailable } from '../../runtime/stream/gst.js';
-import { freePort, runSsdStream, SSD_BIN, stop } from './helpers.js';
+import { MOSQUITTO, freePort, runSsdStream, SSD_BIN, startBroker, stop } from './helpers.js';
 import { waitFor, WAIT_MS } from '../helpers/wait.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
-const MOSQUITTO = '/usr/sbin/mosquitto';
 const running: Array<ChildProcess | undefined> = [];
 const servers: Array<{ server: Server; sockets: Set<Socket> }> = [];
 afterAll(async () => {
@@ -76,20 +75,6 @@ async function serve(handle: (body: string, res: ServerResponse) => void): Promi
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
 }
 
-async function startBroker(dir: string, port: number): Promise<ChildProcess> {
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n`);
-  const proc = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });
-  running.push(proc);
-  await waitFor(() => {
-    if (proc.exitCode !== null) throw new Error(`mosquitto exited with ${proc.exitCode}`);
-    return new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => { s.end(); resolve(true); });
-      s.on('error', () => resolve(false));
-    });
-  }, `mosquitto to listen on ${port}`);
-  return proc;
-}
 
 function get(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -117,7 +102,7 @@ describe.skipIf(!gstAvailable() || !existsSync(DEMO_MODEL_PATH) || !existsSync(M
     const held: ServerResponse[] = [];
     const hanging = await serve((_body, res) => { held.push(res); });
     const brokerPort = await freePort();
-    await startBroker(dir, brokerPort);
+    running.push(await startBroker(dir, brokerPort));
     const mqttEvents: Array<{ topic: string; e: Line }> = [];
     const sub = mqtt.connect(`mqtt://127.0.0.1:${brokerPort}`, { reconnectPeriod: 200 });
     try {
