@@ -71,8 +71,7 @@ export interface SharesPlan {
 }
 
 /**
- * How many shares: `ssd train --threads N` as asked (at most the batch size), or by default one per core on a
- * CPU backend and 1 on a GPU (one device; a second copy of the model on it would only compete).
+ * How many shares: `ssd train --threads N` as asked (at most the batch size), or by default 1 (one device; a second copy of the model on it would only compete).
  */
 export function planShares(requested: number | 'auto', backend: Pick<BackendChoice, 'label'>, batchSize: number, cores = availableParallelism()): SharesPlan {
   if (requested !== 'auto') {
@@ -80,8 +79,10 @@ export function planShares(requested: number | 'auto', backend: Pick<BackendChoi
     return { shares, reason: shares < requested ? `--threads ${requested}, at most one per image of the batch of ${batchSize}` : `--threads ${requested}` };
   }
   if (backend.label.includes('GPU')) return { shares: 1, reason: 'one GPU computes the whole batch' };
-  const shares = Math.max(1, Math.min(cores, batchSize));
-  return { shares, reason: shares === 1 ? (cores === 1 ? 'one core' : 'batch of 1') : `one per core (${cores} cores)` };
+  // Opt-in for now (--threads N): the measured gain on 2 cores is 1.05-1.25x, and one CI run under load
+  // lost its test process while worker threads holding tfjs were ending (not yet understood).
+  void cores; // the per-core default comes back once that is understood
+  return { shares: 1, reason: 'data-parallel threads are opt-in (--threads N)' };
 }
 
 /**

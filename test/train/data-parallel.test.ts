@@ -10,11 +10,10 @@ import { tempDir } from '../helpers/temp-dir.js';
 import type { Dataset } from '../../core/datasets/types.js';
 
 describe('planShares', () => {
-  it('takes one share per core on a CPU backend, one on a GPU, and never more than the batch', () => {
-    expect(planShares('auto', { label: 'tensorflow (CPU)' }, 8, 2).shares).toBe(2);
-    expect(planShares('auto', { label: 'wasm' }, 8, 16).shares).toBe(8);
+  it('--threads N as asked (at most one per image), auto = 1 for now, 1 on a GPU', () => {
+    expect(planShares('auto', { label: 'tensorflow (CPU)' }, 8, 2).shares).toBe(1);
     expect(planShares('auto', { label: 'tensorflow (GPU: NVIDIA RTX 4090)' }, 8, 16)).toEqual({ shares: 1, reason: 'one GPU computes the whole batch' });
-    expect(planShares('auto', { label: 'tensorflow (CPU)' }, 1, 2).shares).toBe(1);
+    expect(planShares(2, { label: 'tensorflow (CPU)' }, 8, 2)).toEqual({ shares: 2, reason: '--threads 2' });
     expect(planShares(3, { label: 'tensorflow (CPU)' }, 2, 2)).toEqual({ shares: 2, reason: '--threads 3, at most one per image of the batch of 2' });
     expect(planShares(1, { label: 'tensorflow (CPU)' }, 8, 2).shares).toBe(1);
   });
