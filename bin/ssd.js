@@ -28,7 +28,11 @@ if (streamAt >= 0 && argv[streamAt] === 'stream' && !process.env.UV_THREADPOOL_S
   const size = String(Math.min(1024, Math.max(16, (perSource + videoOut) * sources + 4)));
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, UV_THREADPOOL_SIZE: size, SSD_POOL_CHILD: '1' },
+    // glibc gives each thread that mallocs its own arena (up to 8 per core), and GStreamer's streaming
+    // threads, the pool and libvips allocate every frame: in the soak runs (docs/stream.md "Soak") the
+    // resident size rose in 10-15 MB steps with the JS heap flat; two arenas kept it lower and flat. glibc
+    // reads the variable when the process starts, hence here. A value the user set is kept.
+    env: { ...process.env, UV_THREADPOOL_SIZE: size, SSD_POOL_CHILD: '1', MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' },
   });
   // Ctrl-C on a terminal reaches both processes; a signal sent to this one alone (a supervisor, a
   // test) is passed on. SIGINT goes on as SIGTERM so that the child, which may get the terminal's

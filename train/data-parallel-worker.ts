@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from './backend.js';
-import type { ShareRequest, WorkerInit, WorkerReply } from './data-parallel.js';
+import type { WorkerInit, WorkerReply, WorkerRequest } from './data-parallel.js';
 import { canonicalNames, shareGradients } from './gradients.js';
 import { createSsdModel } from './model.js';
 
@@ -25,7 +25,14 @@ try {
   const grads = new Float32Array(init.gradsShared);
   let version = -1;
 
-  port.on('message', (req: ShareRequest) => {
+  port.on('message', (req: WorkerRequest) => {
+    if (req.kind === 'stop') {
+      // Free the model's tensors and let the thread end by itself: with the port closed and nothing
+      // else pending its event loop is empty (data-parallel.ts ShareWorker.stop).
+      model.dispose();
+      port.close();
+      return;
+    }
     try {
       if (req.version !== version) {
         for (const slot of init.layout) {

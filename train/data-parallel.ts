@@ -27,6 +27,20 @@ import type { TrainBatch } from './data-loader.js';
 import { GradientSum, canonicalNames, countPositives, shareGradients, sliceBatch, type LossParts, type LossWeights } from './gradients.js';
 import type { SsdModel } from './model.js';
 
+/**
+ * Why the threads never meet an op for the first time together. tfjs-node's binding (4.22,
+ * binding/tfjs_backend.cc) keeps the attribute names of the ops it executes in one process-wide
+ * `static std::set<std::string> ATTR_NAME_SET`, inserted into on every op without a lock. Each thread
+ * has its own backend otherwise, but two threads inserting a name the set lacks corrupt the heap:
+ * measured, a 3-thread run aborted with "munmap_chunk(): invalid pointer" or diverged at its first
+ * iteration about one run in five (and one CI test process died). Once a name is in the set, an insert
+ * only looks it up, which threads may do together. So the workers start one after another, and the
+ * first share of a run is computed on this thread before any worker computes one: every op of a
+ * share has then been seen. The other ops of a run (the update, validation) run here while the
+ * workers wait for work.
+ */
+export const NATIVE_OPS_ONCE = 'tfjs-node ATTR_NAME_SET';
+
 /** One trainable variable's place in the shared weight and gradient buffers. */
 export interface SlotLayout { name: string; shape: number[]; offset: number; size: number }
 
@@ -56,6 +70,11 @@ export interface ShareRequest {
   normalizer: number;
   loss: LossWeights;
 }
+
+/** Asks a worker to free its model and end on its own (its event loop empties; no terminate()). */
+export interface StopRequest { kind: 'stop' }
+
+export type WorkerRequest = ShareRequest | StopRequest;
 
 export type WorkerReply =
   | { kind: 'ready' }
@@ -103,8 +122,11 @@ class ShareWorker {
   private failure: Error | undefined;
   readonly grads: Float32Array;
 
+  private readonly exited: Promise<void>;
+
   constructor(readonly index: number, readonly worker: Worker, gradsShared: SharedArrayBuffer) {
     this.grads = new Float32Array(gradsShared);
+    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
     worker.on('message', (m: WorkerReply) => {
       if (m.kind === 'done' || m.kind === 'error') {
         const p = this.pending.get(m.id);
@@ -121,6 +143,23 @@ class ShareWorker {
     worker.on('exit', (code) => fail(new SsdError(`data-parallel worker ${index} exited (code ${code})`)));
   }
 
+  /**
+   * Ends the thread the way it began: it disposes its model and closes its port, and the thread
+   * exits when its event loop is empty. terminate() stops a thread wherever it is, and a thread that
+   * holds libtensorflow is better not stopped mid-call: one CI run under load lost its test process
+   * while such threads were being terminated. A worker that has not gone after `graceMs` (a hang) is
+   * terminated all the same.
+   */
+  async stop(graceMs = 30_000): Promise<void> {
+    if (this.worker.threadId < 0) return;
+    this.worker.postMessage({ kind: 'stop' } satisfies StopRequest);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), graceMs); });
+    const how = await Promise.race([this.exited.then(() => 'exited' as const), late]);
+    clearTimeout(timer);
+    if (how === 'late') await this.worker.terminate();
+  }
+
   run(req: ShareRequest): Promise<LossParts> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
@@ -133,6 +172,7 @@ class ShareWorker {
 export class DataParallel {
   private version = 0;
   private requestId = 0;
+  private warmed = false;
   private readonly weights: Float32Array;
   private readonly canonical: Map<string, string>;
   private readonly numPriors: number;
@@ -157,7 +197,9 @@ export class DataParallel {
     const weights = model.getWeights();
     const started: Array<{ worker: Worker; gradsShared: SharedArrayBuffer }> = [];
     const ready: Promise<void>[] = [];
+    // One at a time (see NATIVE_OPS_ONCE): a worker's first ops run while no other thread runs any.
     for (let i = 1; i < shares; i++) {
+      if (i > 1) await ready[ready.length - 1]!.catch(() => undefined);
       const gradsShared = new SharedArrayBuffer(total * 4);
       const init: WorkerInit = { spec: model.spec, backend, frozen: [...frozen], weights, layout, weightsShared, gradsShared, entry };
       const worker = new Worker(start, { workerData: init });
@@ -193,7 +235,7 @@ export class DataParallel {
     const S = model.spec.inputSize;
     // Shares as equal as the batch allows; this thread takes the first (it also sums and applies).
     const bounds = Array.from({ length: k + 1 }, (_, i) => Math.round((i * b.size) / k));
-    const remote = this.workers.slice(0, k - 1).map((w, i) => {
+    const dispatch = () => this.workers.slice(0, k - 1).map((w, i) => {
       const part = sliceBatch(b, bounds[i + 1]!, bounds[i + 2]!, S, this.numPriors);
       return w.run({
         kind: 'step', id: ++this.requestId, version: this.version, size: part.size,
@@ -201,10 +243,14 @@ export class DataParallel {
         normalizer, loss: { negPosRatio: loss.negPosRatio, alpha: loss.alpha },
       }).then((parts) => ({ parts, size: part.size, worker: w }));
     });
+    // The first share of the run is computed here before any worker starts its own (NATIVE_OPS_ONCE).
+    const own = this.warmed ? undefined : shareGradients(model, sliceBatch(b, 0, bounds[1]!, S, this.numPriors), loss, normalizer, this.canonical);
+    this.warmed = true;
+    const remote = dispatch();
     // A failing worker must not leave an unhandled rejection while this thread computes its share.
     const settled = Promise.allSettled(remote);
-    const own = shareGradients(model, sliceBatch(b, 0, bounds[1]!, S, this.numPriors), loss, normalizer, this.canonical);
-    sum.add(own.grads, own.parts, bounds[1]!);
+    const mine = own ?? shareGradients(model, sliceBatch(b, 0, bounds[1]!, S, this.numPriors), loss, normalizer, this.canonical);
+    sum.add(mine.grads, mine.parts, bounds[1]!);
     const results = await settled;
     for (const r of results) if (r.status === 'rejected') throw r.reason;
     for (const r of results) {
@@ -223,6 +269,6 @@ export class DataParallel {
   }
 
   async dispose(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    await Promise.all(this.workers.map((w) => w.stop()));
   }
 }

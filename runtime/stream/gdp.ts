@@ -8,7 +8,8 @@
  * Cost: one copy of the (model-sized) frame into the packet.
  *
  * GDP 1.0 header, big-endian: [0] major 1, [1] minor 0, [2] flags, [4..5] payload type (1 buffer,
- * 2 caps, 64+ events), [6..9] payload length, [10..17] PTS ns (all ones = none), [18..25] DTS, ...
+ * 2 caps, 64+ events), [6..9] payload length, [10..17] PTS ns (all ones = none), [18..25] duration,
+ * [26..41] offsets, [42..43] buffer flags, [44..51] DTS, then padding and two CRCs.
  */
 import { loadGst, type GstCaps } from './gst.js';
 

@@ -144,6 +144,40 @@ describe('resize (bilinear on pixel centres, 8-bit result)', () => {
   });
 });
 
+describe('one pass for the float layouts', () => {
+  it('gives what resampling into an S x S picture and then writeChannels gives, for both modes, orders, layouts and a padded stride', () => {
+    const noise = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (Math.imul(i + seed, 2654435761) >>> 24) & 255);
+    let cases = 0;
+    for (const [W, H, S] of [[640, 480, 30], [17, 29, 12], [5, 3, 8], [300, 300, 7]] as const) {
+      for (const mode of ['warp', 'letterbox'] as const) {
+        for (const format of ['rgb', 'bgr'] as const) {
+          for (const layout of ['float-nchw', 'float-nhwc'] as const) {
+            for (const input of [CAFFE, { channelOrder: 'rgb', mean: [123.7, 116.3, 103.5] } satisfies InputSpec]) {
+              const stride = W * 3 + 4; // GStreamer pads RGB rows to 4 bytes
+              const pic: PictureHWC = { data: noise(stride * H, W + S), width: W, height: H, format, stride };
+              const t = target(layout, S, input);
+              const got = allocModelInput(t, 2) as Float32Array;
+              writeModelInput(pic, t, mode, got, 1);
+              // The two steps, spelled out.
+              const g = placement(W, H, S, mode);
+              const picture = new Uint8Array(S * S * 3);
+              const m = meanRGB(input).map((v) => Math.min(255, Math.max(0, Math.floor(v + 0.5))));
+              const pad = format === 'rgb' ? m : [m[2]!, m[1]!, m[0]!];
+              for (let i = 0; i < picture.length; i += 3) picture.set(pad, i);
+              resampleBilinearHWC(pic.data, W, H, stride, picture, g.drawWidth, g.drawHeight, S * 3, (g.offsetY * S + g.offsetX) * 3);
+              const want = allocModelInput(t, 2) as Float32Array;
+              writeChannels(picture, format, S * 3, t, want, 1);
+              expect(got, `${W}x${H} -> ${S} ${mode} ${format} ${layout} ${input.channelOrder}`).toEqual(want);
+              cases++;
+            }
+          }
+        }
+      }
+    }
+    expect(cases).toBe(64);
+  });
+});
+
 describe('placement and geometry', () => {
   it('letterbox: the picture centred, the padding the mean (zero after subtraction; the mean colour in uint8)', () => {
     // 4x2 picture into 4x4: scale 1, drawn 4x2 at offset y 1.

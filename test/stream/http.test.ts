@@ -195,6 +195,13 @@ async function cdp(wsUrl: string): Promise<Cdp> {
 /** Class colours as the page and the MJPEG/HLS drawings paint them (runtime/draw.ts), for the digits classes. */
 const CLASS_RGB: Record<number, [number, number, number]> = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [i, classColourRgb(i)]));
 
+/** Closes the page's browser and waits until its process has gone. */
+async function closeBrowser(page: Cdp, chrome: ChildProcess): Promise<void> {
+  await page.send('Browser.close').catch(() => undefined);
+  page.close();
+  await stop(chrome);
+}
+
 /** Opens a page on `url` in the Chromium started for `dir`. */
 async function openPage(dir: string, url: string): Promise<{ page: Cdp; chrome: ChildProcess }> {
   const { browserWs, chrome } = await startChromium(dir);
@@ -286,9 +293,7 @@ describe.skipIf(!existsSync(CHROMIUM))('live page in headless Chromium', () => {
       expect(shot.colours).toBeGreaterThan(50);
       expect(shot.dark).toBeLessThan(0.5 * shot.width * shot.height);
     } finally {
-      await page.send('Browser.close').catch(() => undefined);
-      page.close();
-      await stop(chrome);
+      await closeBrowser(page, chrome);
       run.proc.kill('SIGTERM');
       await run.exited;
     }
@@ -314,9 +319,7 @@ describe.skipIf(!existsSync(CHROMIUM))('live page in headless Chromium', () => {
       expect(shot.white).toBeGreaterThan(100);
       expect(shot.dark).toBeGreaterThan(0.3 * shot.width * shot.height);
     } finally {
-      await page.send('Browser.close').catch(() => undefined);
-      page.close();
-      await stop(chrome);
+      await closeBrowser(page, chrome);
       run.proc.kill('SIGTERM');
       await run.exited;
     }
@@ -355,9 +358,7 @@ describe.skipIf(!existsSync(CHROMIUM))('live page in headless Chromium', () => {
       expect(await statusBecomes('stream ended')).toBe('stream ended');
       expect(await run.exited).toBe(0);
     } finally {
-      await page.send('Browser.close').catch(() => undefined);
-      page.close();
-      await stop(chrome);
+      await closeBrowser(page, chrome);
       await stop(run.proc);
     }
   });
