@@ -26,6 +26,7 @@ import type { BackendChoice, BackendName } from './backend.js';
 import type { TrainBatch } from './data-loader.js';
 import { GradientSum, canonicalNames, countPositives, shareGradients, sliceBatch, type LossParts, type LossWeights } from './gradients.js';
 import type { SsdModel } from './model.js';
+import { workerStart } from './worker-start.js';
 
 /**
  * Why the threads never meet an op for the first time together. tfjs-node's binding (4.22,
@@ -54,7 +55,7 @@ export interface WorkerInit {
   layout: SlotLayout[];
   weightsShared: SharedArrayBuffer;
   gradsShared: SharedArrayBuffer;
-  /** The worker module (data-parallel-bootstrap.js imports it). */
+  /** The worker module (worker-bootstrap.js imports it). */
   entry: string;
 }
 
@@ -90,7 +91,9 @@ export interface SharesPlan {
 }
 
 /**
- * How many shares: `ssd train --threads N` as asked (at most the batch size), or by default 1 (one device; a second copy of the model on it would only compete).
+ * How many shares: `ssd train --threads N` as asked (at most the batch size), or by default one per
+ * core on a CPU backend (at most the batch size) and 1 on a GPU (one device; a second copy of the
+ * model on it would only compete).
  */
 export function planShares(requested: number | 'auto', backend: Pick<BackendChoice, 'label'>, batchSize: number, cores = availableParallelism()): SharesPlan {
   if (requested !== 'auto') {
@@ -98,21 +101,9 @@ export function planShares(requested: number | 'auto', backend: Pick<BackendChoi
     return { shares, reason: shares < requested ? `--threads ${requested}, at most one per image of the batch of ${batchSize}` : `--threads ${requested}` };
   }
   if (backend.label.includes('GPU')) return { shares: 1, reason: 'one GPU computes the whole batch' };
-  // Opt-in for now (--threads N): the measured gain on 2 cores is 1.05-1.25x, and one CI run under load
-  // lost its test process while worker threads holding tfjs were ending (not yet understood).
-  void cores; // the per-core default comes back once that is understood
-  return { shares: 1, reason: 'data-parallel threads are opt-in (--threads N)' };
-}
-
-/**
- * The worker's module and the file a Worker starts. From the sources the worker is TypeScript and
- * starts through data-parallel-bootstrap.js, which registers tsx's loader (a worker begins without the
- * hooks of the thread that spawned it); compiled, it is plain JavaScript next to this file.
- */
-function workerEntry(): { entry: string; start: URL } {
-  const typescript = import.meta.url.endsWith('.ts');
-  const entry = new URL(`./data-parallel-worker.${typescript ? 'ts' : 'js'}`, import.meta.url);
-  return { entry: entry.href, start: typescript ? new URL('./data-parallel-bootstrap.js', import.meta.url) : entry };
+  const shares = Math.max(1, Math.min(cores, batchSize));
+  if (shares === 1) return { shares, reason: cores === 1 ? 'one core' : 'a batch of one image' };
+  return { shares, reason: shares < cores ? `one per image of the batch of ${batchSize} (${cores} cores)` : `one per core (${cores} cores)` };
 }
 
 interface Pending { resolve: (parts: LossParts) => void; reject: (err: Error) => void }
@@ -193,7 +184,7 @@ export class DataParallel {
       total += v.size;
     }
     const weightsShared = new SharedArrayBuffer(total * 4);
-    const { entry, start } = workerEntry();
+    const { entry, start } = workerStart('data-parallel-worker');
     const weights = model.getWeights();
     const started: Array<{ worker: Worker; gradsShared: SharedArrayBuffer }> = [];
     const ready: Promise<void>[] = [];

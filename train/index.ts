@@ -203,6 +203,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<TrainResult & 
     ...(o.initFrom ? { initFrom: o.initFrom } : {}), log,
     ...(o.progress === false ? { progress: false } : {}),
     shares: planShares(o.threads ?? 'auto', choice, config.train.batchSize),
+    loaderThread: true,
   });
   return { ...result, backend: choice.name };
 }

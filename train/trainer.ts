@@ -29,6 +29,7 @@ import type { SsdSpec } from '../core/specs.js';
 import { buildPipeline } from './augment/pipeline.js';
 import { configFromRecord, resolveRunLength, savedTrainConfig, type TrainConfig, type TrainRecipe } from './config.js';
 import { DataLoader, ImageSource, type TrainBatch } from './data-loader.js';
+import { LoaderThread, type BatchSource } from './data-loader-thread.js';
 import { DataParallel, type SharesPlan } from './data-parallel.js';
 import type { BackendName } from './backend.js';
 import { GradientSum, canonicalNames, countPositives, shareGradients } from './gradients.js';
@@ -78,6 +79,11 @@ export interface TrainOptions {
   shares?: SharesPlan;
   /** Images cache for decoded training images (bytes). */
   imageCacheBytes?: number;
+  /**
+   * Build the batches on a thread of their own (data-loader-thread.ts; the same batches): `ssd train`
+   * does. Default false: this thread builds them between steps.
+   */
+  loaderThread?: boolean;
 }
 
 export interface TrainResult {
@@ -329,8 +335,18 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
     log(`data-parallel: each batch split over ${shares} threads (${opts.shares!.reason}), gradients summed every step`);
   }
-  const images = new ImageSource(opts.imageCacheBytes, (w) => progressLog(w));
-  const loader = new DataLoader({ dataset: opts.trainSet, spec, steps, batchSize: recipe.batchSize, seed: recipe.seed, prefetch: opts.prefetch ?? 2, images, warn: (w) => progressLog(w) }, defaultBoxes(spec));
+  let loader: BatchSource;
+  try {
+    loader = opts.loaderThread
+      ? await LoaderThread.start({ dataset: opts.trainSet, spec, augment: config.augment, batchSize: recipe.batchSize, seed: recipe.seed, ...(opts.imageCacheBytes !== undefined ? { cacheBytes: opts.imageCacheBytes } : {}) },
+        { prefetch: opts.prefetch ?? 2, warn: (w) => progressLog(w) })
+      : new DataLoader({ dataset: opts.trainSet, spec, steps, batchSize: recipe.batchSize, seed: recipe.seed, prefetch: opts.prefetch ?? 2, images: new ImageSource(opts.imageCacheBytes, (w) => progressLog(w)), warn: (w) => progressLog(w) }, defaultBoxes(spec));
+  } catch (err) {
+    await parallel?.dispose();
+    opt.dispose();
+    model.dispose();
+    throw err;
+  }
   const valImages = new ImageSource(256 * 1024 * 1024, (w) => progressLog(w));
   const metric = opts.valSet ? validationMetric(opts.valSet) : undefined;
 
@@ -433,6 +449,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   } finally {
     if (opts.handleSigint !== false) process.removeListener('SIGINT', onSigint);
     await parallel?.dispose();
+    if (loader instanceof LoaderThread) await loader.dispose();
     opt.dispose();
     model.dispose();
   }

@@ -44,8 +44,8 @@ Run:
   --backend tensorflow|wasm|cpu   default: the fastest available (tensorflow -> wasm -> cpu); tensorflow
                            needs @tensorflow/tfjs-node(-gpu): npm run setup -- --tensorflow (docs/train-model.md)
   --threads N|auto         split every batch over N threads, each with a copy of the model (data-parallel,
-                           gradients summed every step: the same losses as one thread); default auto = 1
-                           for now (opt-in; measured 1.05-1.25x on 2 cores)
+                           gradients summed every step: the same losses as one thread); default auto =
+                           one per core on the CPU (at most the batch), 1 on a GPU
   --quiet                  no progress bar`;
 
 const command: Command = {

@@ -38,7 +38,7 @@ export const FILE_EXCEPTIONS: Record<string, Rule> = {
   'export/verify.ts': { stages: ['core', 'train'], packages: ['onnx-proto', 'onnxruntime-node', 'sharp', '@tensorflow/tfjs'] },
   // A data-parallel worker started from the TypeScript sources registers tsx's loader (a worker thread
   // starts without the hooks of the thread that spawned it).
-  'train/data-parallel-bootstrap.js': { stages: [], packages: ['tsx'] },
+  'train/worker-bootstrap.js': { stages: [], packages: ['tsx'] },
 };
 
 function stageOf(root: string, file: string): Stage | undefined {

@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../cli/main.js';
@@ -61,5 +62,9 @@ describe('ssd train (CLI errors)', () => {
     expect(readFileSync(join(out, 'labels.txt'), 'utf8')).toBe('dog\ncat\n');
     expect(loadCheckpoint(out).training!.config.train).toMatchObject({ iterations: 4, steps: [3, 4] });
     expect(stdout).toEqual([expect.stringMatching(/^VOC07 mAP \d\.\d{4} after 4 iterations/)]);
+    // Without --threads, a batch of 2 on a CPU backend is split over one thread per core (at most 2).
+    const shares = Math.min(2, availableParallelism());
+    if (shares > 1) expect(stderr.join('')).toContain(`data-parallel: each batch split over 2 threads (one per `);
+    else expect(stderr.join('')).not.toContain('data-parallel:');
   }, 600_000);
 });

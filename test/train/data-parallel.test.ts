@@ -10,8 +10,11 @@ import { tempDir } from '../helpers/temp-dir.js';
 import type { Dataset } from '../../core/datasets/types.js';
 
 describe('planShares', () => {
-  it('--threads N as asked (at most one per image), auto = 1 for now, 1 on a GPU', () => {
-    expect(planShares('auto', { label: 'tensorflow (CPU)' }, 8, 2).shares).toBe(1);
+  it('--threads N as asked (at most one per image), auto = one per core on a CPU backend, 1 on a GPU', () => {
+    expect(planShares('auto', { label: 'tensorflow (CPU)' }, 8, 2)).toEqual({ shares: 2, reason: 'one per core (2 cores)' });
+    expect(planShares('auto', { label: 'wasm' }, 4, 16)).toEqual({ shares: 4, reason: 'one per image of the batch of 4 (16 cores)' });
+    expect(planShares('auto', { label: 'tensorflow (CPU)' }, 1, 2)).toEqual({ shares: 1, reason: 'a batch of one image' });
+    expect(planShares('auto', { label: 'cpu' }, 8, 1)).toEqual({ shares: 1, reason: 'one core' });
     expect(planShares('auto', { label: 'tensorflow (GPU: NVIDIA RTX 4090)' }, 8, 16)).toEqual({ shares: 1, reason: 'one GPU computes the whole batch' });
     expect(planShares(2, { label: 'tensorflow (CPU)' }, 8, 2)).toEqual({ shares: 2, reason: '--threads 2' });
     expect(planShares(3, { label: 'tensorflow (CPU)' }, 2, 2)).toEqual({ shares: 2, reason: '--threads 3, at most one per image of the batch of 2' });
