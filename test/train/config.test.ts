@@ -120,16 +120,16 @@ describe('training configs', () => {
 
   it('--iterations scales the decay steps with the run (issue: 300 iterations kept steps 3300/3900 of 4200)', () => {
     const digits = resolveConfig('digits').train;
-    expect(digits).toMatchObject({ iterations: 4200, steps: [3300, 3900] });
+    expect(digits).toMatchObject({ iterations: 4600, steps: [3550, 4200] });
     const r = resolveRunLength(digits, 2000, { iterations: 300 });
     expect(r.recipe.iterations).toBe(300);
-    expect(r.recipe.steps).toEqual([236, 279]); // 3300 / 4200 * 300 = 235.7, 3900 / 4200 * 300 = 278.6
+    expect(r.recipe.steps).toEqual([232, 274]); // 3550 / 4600 * 300 = 231.5, 4200 / 4600 * 300 = 273.9
     expect(r.recipe.warmup).toBe(digits.warmup);
-    expect(r.notes).toEqual(['schedule: --iterations 300: 300 iterations instead of 4200; lr decay steps 3300, 3900 -> 236, 279 (same fractions of the run; --steps sets them)']);
+    expect(r.notes).toEqual(['schedule: --iterations 300: 300 iterations instead of 4600; lr decay steps 3550, 4200 -> 232, 274 (same fractions of the run; --steps sets them)']);
     // Steps given on the command line are taken as they are, and nothing is said.
     expect(resolveRunLength(digits, 2000, { iterations: 300, steps: [100] })).toEqual({ recipe: { ...digits, iterations: 300, steps: [100] }, notes: [] });
     // --epochs: 2 epochs of 2000 images at batch 8 = 500 iterations.
-    expect(resolveRunLength(digits, 2000, { epochs: 2 }).recipe).toMatchObject({ iterations: 500, steps: [393, 464] });
+    expect(resolveRunLength(digits, 2000, { epochs: 2 }).recipe).toMatchObject({ iterations: 500, steps: [386, 457] }); // 3550, 4200 of 4600
     // The config's own length: nothing changes.
     expect(resolveRunLength(digits, 2000)).toEqual({ recipe: digits, notes: [] });
     // A recipe in epochs resolves to iterations (SSD recipe: 120k iterations, steps 80k/100k -> 2/3, 5/6).
