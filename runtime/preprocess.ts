@@ -3,10 +3,11 @@
  * core/preprocess.ts (orientation, warp/letterbox, the bilinear resize, colour order, mean, layout),
  * and is what training fed it; this module only gets pixels there:
  *
- * - Encoded images (any format sharp reads) are decoded by sharp, EXIF orientation applied (the core's
- *   "pictures are upright" rule), alpha dropped, greyscale/CMYK made sRGB, 8 bits per channel, at full
- *   size. The core then resizes them: sharp's own resize kernel is not used, so `ssd detect` gives
- *   the model exactly the tensor the trainer's validation gives it for the same file.
+ * - Encoded images (any format sharp reads) are decoded by imageio/decode.ts, the decode training and
+ *   export verification share (libjpeg-turbo for plain JPEGs, sharp for the rest): EXIF orientation
+ *   applied (the core's "pictures are upright" rule), alpha dropped, greyscale/CMYK made sRGB, 8 bits
+ *   per channel, at full size. The core then resizes them: sharp's own resize kernel is not used, so
+ *   `ssd detect` gives the model exactly the tensor the trainer's validation gives it for the same file.
  * - Raw frames (RGB or BGR, HWC, from a GStreamer appsink or the demo source) skip sharp and go to
  *   the core as they are; their `sourceWidth`/`sourceHeight` fold into the geometry so that boxes come
  *   out in the camera's pixels.
@@ -14,21 +15,21 @@
  *   input in both dimensions is decoded by libjpeg at 1/2, 1/4 or 1/8 size (DCT scaling) and the core
  *   resizes that. Much cheaper for big photos, but not the training pixels (a block average, then the
  *   bilinear taps): docs/runtime.md gives the measured difference and mAP.
- * - Decodes are limited to `decodeSlots()` at once (default one per core beyond the first): each
- *   runs on a libuv pool thread, and on a 2-core machine whose cores onnxruntime's intra-op threads
- *   already use, more decodes at once only time-slice against the inference.
+ * - Decodes are limited to `decodeSlots()` at once (default one per core beyond the first): big
+ *   pictures decode on libuv pool threads, and on a 2-core machine whose cores onnxruntime's intra-op
+ *   threads already use, more decodes at once only time-slice against the inference.
  */
-import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import sharp from 'sharp';
-import { SsdError, oneLine } from '../core/errors.js';
+import { SsdError } from '../core/errors.js';
 import type { InputLayout } from '../core/model-contract.js';
 import {
   allocModelInput, modelInputElements, writeModelInput,
   type Geometry, type ModelInputTarget, type PictureHWC, type ResizeMode,
 } from '../core/preprocess.js';
+import { decodePicture, type DecodePictureOptions } from '../imageio/decode.js';
 
 export { placement, toOriginalPixels, type Geometry, type ResizeMode } from '../core/preprocess.js';
+export { jpegDecoder, jpegShrinkFactor } from '../imageio/decode.js';
 
 /** An uncompressed frame, e.g. a GStreamer appsink buffer with caps video/x-raw,format=RGB|BGR. */
 export interface RawFrame extends PictureHWC {
@@ -67,30 +68,8 @@ export function allocTensor(t: TensorTarget, batch: number): TensorData {
   return allocModelInput(t, batch);
 }
 
-async function readInputBytes(input: string | Uint8Array): Promise<Uint8Array> {
-  if (typeof input !== 'string') return input;
-  try {
-    return await readFile(input);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new SsdError(code === 'ENOENT' ? `image ${input}: file not found` : `image ${input}: cannot read (${code ?? oneLine(err)})`, { cause: err });
-  }
-}
-
-export interface DecodeOptions {
-  /**
-   * The model input size: a JPEG file at least 2x, 4x or 8x this in both dimensions is decoded at
-   * 1/2, 1/4 or 1/8 size (libjpeg's DCT scaling), the frame's sourceWidth/sourceHeight keeping the
-   * full size. Off (undefined) by default: the pixels then differ from training's full decode.
-   */
-  shrinkOnLoad?: number;
-}
-
-/** JPEG shrink factor (1, 2, 4 or 8) for a w x h picture and model input S: the largest k with both sides >= k * S. */
-export function jpegShrinkFactor(width: number, height: number, inputSize: number): 1 | 2 | 4 | 8 {
-  for (const k of [8, 4, 2] as const) if (width >= k * inputSize && height >= k * inputSize) return k;
-  return 1;
-}
+/** How an encoded image is decoded (imageio/decode.ts). */
+export type DecodeOptions = DecodePictureOptions;
 
 let slots = Math.max(1, availableParallelism() - 1);
 let active = 0;
@@ -118,41 +97,16 @@ async function withDecodeSlot<T>(f: () => Promise<T>): Promise<T> {
 }
 
 /**
- * Decodes an encoded image with sharp into the upright 8-bit RGB picture at its own size: EXIF
- * orientation applied, alpha dropped, greyscale/CMYK made sRGB, 16-bit samples reduced to 8. With
- * `shrinkOnLoad`, a big JPEG file comes out smaller (DecodeOptions), its full size in sourceWidth/Height.
+ * Decodes an encoded image (imageio/decode.ts: the decode training and export verification share)
+ * into the upright 8-bit RGB picture at its own size, in a decode slot. With `shrinkOnLoad`, a big
+ * JPEG file comes out smaller (DecodeOptions), its full size in sourceWidth/Height.
  */
 export async function decodeImage(input: string | Uint8Array, opts: DecodeOptions = {}): Promise<RawFrame> {
-  const bytes = await readInputBytes(input);
-  const name = describeInput(input);
   return withDecodeSlot(async () => {
-    try {
-      let source: string | Uint8Array = bytes;
-      let full: { width: number; height: number } | undefined;
-      // libvips takes jpegload's shrink only through a file name ("x.jpg[shrink=2]"); a name that has
-      // brackets of its own would be misparsed, so such files (and buffers) are decoded whole.
-      if (opts.shrinkOnLoad !== undefined && typeof input === 'string' && !/[[\]]/.test(input)) {
-        const meta = await sharp(bytes).metadata();
-        if (meta.format === 'jpeg' && meta.width && meta.height) {
-          const k = jpegShrinkFactor(meta.width, meta.height, opts.shrinkOnLoad);
-          if (k > 1) {
-            source = `${input}[shrink=${k}]`;
-            // Upright size: orientations 5-8 swap the sides.
-            full = (meta.orientation ?? 1) >= 5 ? { width: meta.height, height: meta.width } : { width: meta.width, height: meta.height };
-          }
-        }
-      }
-      // 16-bit PNGs/TIFFs would otherwise come out as 16-bit samples.
-      const { data, info } = await sharp(source, { autoOrient: true }).removeAlpha().toColourspace('srgb')
-        .raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-      if (info.channels !== 3 || !(info.width > 0 && info.height > 0)) throw new SsdError(`${name}: decoded to ${info.width}x${info.height}x${info.channels}, expected 3 channels`);
-      const frame: RawFrame = { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, format: 'rgb' };
-      if (full) { frame.sourceWidth = full.width; frame.sourceHeight = full.height; }
-      return frame;
-    } catch (err) {
-      if (err instanceof SsdError) throw err;
-      throw new SsdError(`${name}: cannot decode (${oneLine(err)})`, { cause: err });
-    }
+    const pic = await decodePicture(input, opts);
+    const frame: RawFrame = { data: pic.data, width: pic.width, height: pic.height, format: 'rgb' };
+    if (pic.fullWidth !== undefined && pic.fullHeight !== undefined) { frame.sourceWidth = pic.fullWidth; frame.sourceHeight = pic.fullHeight; }
+    return frame;
   });
 }
 

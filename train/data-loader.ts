@@ -1,6 +1,6 @@
 /**
- * Training batches from a Dataset: decode (sharp, on libuv's thread pool, off the main thread, EXIF
- * orientation applied), augment (augment/pipeline.ts, whose final Resize + Normalize are the core's
+ * Training batches from a Dataset: decode (imageio/decode.ts, the runtime's decode; EXIF orientation
+ * applied), augment (augment/pipeline.ts, whose final Resize + Normalize are the core's
  * preprocessing, core/preprocess.ts), match to the default boxes (core/matching.ts), batch. Batches
  * are prepared `prefetch` ahead as promises, so decoding of the next batches runs while the current
  * step computes.
@@ -13,11 +13,11 @@
  * A sample that cannot be read (missing, corrupt, not an image) is dropped from its batch with one
  * warning naming the file and the reason, and skipped from then on; training never stops mid-epoch.
  */
-import sharp from 'sharp';
 import { createRng } from '../core/rng.js';
 import { cxcywhToXYXY } from '../core/box-coding.js';
 import { matchDefaultBoxes } from '../core/matching.js';
-import { oneLine } from '../core/errors.js';
+import { SsdError, oneLine } from '../core/errors.js';
+import { PictureError, decodePicture } from '../imageio/decode.js';
 import type { Dataset, Sample } from '../core/datasets/types.js';
 import type { SsdSpec } from '../core/specs.js';
 import { runPipeline } from './augment/pipeline.js';
@@ -93,19 +93,19 @@ export class ImageSource {
 
   private async decode(path: string): Promise<DecodedImage | undefined> {
     try {
-      // The same decode as `ssd detect` (runtime/preprocess.ts decodeImage): upright per EXIF (the
-      // core's rule, core/preprocess.ts), sRGB, 8 bits, so both give the model the same pixels.
-      const { data, info } = await sharp(path, { autoOrient: true }).removeAlpha().toColourspace('srgb')
-        .raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-      if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
-      const img: DecodedImage = { dataHWC: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
-      if (this.cachedBytes + data.byteLength <= this.cacheLimitBytes) {
+      // The same decode as `ssd detect` and export verification (imageio/decode.ts), so that all give
+      // the model the same pixels for the same file.
+      const pic = await decodePicture(path);
+      const img: DecodedImage = { dataHWC: pic.data, width: pic.width, height: pic.height };
+      if (this.cachedBytes + pic.data.byteLength <= this.cacheLimitBytes) {
         this.cache.set(path, img);
-        this.cachedBytes += data.byteLength;
+        this.cachedBytes += pic.data.byteLength;
       }
       return img;
     } catch (err) {
-      const why = oneLine(err);
+      // A setting that no file can fix (SSD_JPEG_DECODER=typo) stops training instead of skipping all.
+      if (err instanceof SsdError && !(err instanceof PictureError)) throw err;
+      const why = err instanceof PictureError ? err.reason : oneLine(err);
       this.failed.set(path, why);
       this.warn(`skipping ${path}: ${why}`);
       return undefined;

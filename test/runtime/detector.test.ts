@@ -141,6 +141,27 @@ describe('raw frames', () => {
     piped.forEach((p, i) => expectSameDetections(p, direct[i]!));
     queued.forEach((p, i) => expectSameDetections(p, direct[i]!));
   });
+
+  it('finish hands the input buffer to the next prepare: a finished Prepared cannot run, a fixed batch pads with zeros again', async () => {
+    const d = await Detector.load(writeTinyModel(tmp, { batch: 2 }), quiet);
+    const frame = (p: number) => ({ data: patternRgb(160, 120, p), width: 160, height: 120, format: 'rgb' as const });
+    const a = await d.prepare([frame(0), frame(1)]);
+    const buffer = a.tensor.data;
+    const ranA = await d.run(a);
+    expect(a.tensor.data === buffer).toBe(false); // back from the inference thread: the same memory, a new view
+    const reused = a.tensor.data;
+    const twoImages = d.finish(ranA, a, { threshold: 0.2 });
+    await expect(d.run(a)).rejects.toThrow('this Prepared was finished');
+    const b = await d.prepare(frame(2));
+    expect(b.tensor.data === reused).toBe(true);
+    // The second slot held frame 1; now it is zeros, as a fresh buffer's.
+    const per = b.tensor.data.length / 2;
+    expect(b.tensor.data.subarray(per).every((v) => v === 0)).toBe(true);
+    const fresh = await Detector.load(writeTinyModel(tmp, { batch: 2 }), quiet);
+    expectSameDetections(d.finish(await d.run(b), b, { threshold: 0.2 })[0]!, (await fresh.detect(frame(2), { threshold: 0.2 })));
+    expect(twoImages).toHaveLength(2);
+    await Promise.all([d.dispose(), fresh.dispose()]);
+  });
 });
 
 describe('detectBatch', () => {

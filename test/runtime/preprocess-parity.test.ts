@@ -5,7 +5,7 @@
 //
 // Bound: exactly equal (max |difference| 0) for every path and image, a JPEG with EXIF orientation 6
 // included. All paths share core/preprocess.ts, and the trainer and the runtime decode files with the
-// same sharp call (autoOrient, sRGB, 8 bits), so the JPEG decode adds no difference either. A
+// same function (imageio/decode.ts), so the JPEG decode adds no difference either. A
 // uint8-nhwc model's input is the 8-bit picture itself; minus the mean in the spec's order it is the
 // float input exactly. Frames that GStreamer scales before the appsink (stream pipelines in warp mode)
 // are resampled by videoscale, not the core: its 2-tap bilinear has the same pixel-centre convention
@@ -19,6 +19,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../../core/datasets/types.js';
 import { defaultBoxes } from '../../core/default-boxes.js';
 import { writeModelInput } from '../../core/preprocess.js';
+import { decodePicture } from '../../imageio/decode.js';
 import { Detector, type RawFrame } from '../../runtime/detector.js';
 import { CPU_GST, convertTail } from '../../runtime/stream/pipelines.js';
 import { buildPipeline, evalPipeline } from '../../train/augment/pipeline.js';
@@ -59,7 +60,9 @@ async function trainerValidation(path: string): Promise<{ nhwc: Float32Array; wi
 
 /** The same picture as a camera would deliver it: upright, BGR or RGB, rows padded to 4 bytes. */
 async function asFrame(path: string, format: 'rgb' | 'bgr'): Promise<RawFrame> {
-  const { data, info } = await sharp(path, { autoOrient: true }).removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const pic = await decodePicture(path);
+  const data = pic.data;
+  const info = { width: pic.width, height: pic.height };
   const row = info.width * 3;
   const stride = (row + 3) & ~3;
   const out = new Uint8Array(stride * info.height).fill(0xee);

@@ -1,0 +1,83 @@
+// imageio/decode.ts, the one decode of training, export verification and the runtime: plain JPEGs
+// through libjpeg-turbo, everything that needs rotation or colour management through sharp, the
+// choice made from the file alone; the SSD_JPEG_DECODER switch; errors that name the input.
+import { createRequire } from 'node:module';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PictureError, decodePicture, jpegDecoder } from '../../imageio/decode.js';
+import { ImageSource } from '../../train/data-loader.js';
+import { decodeImage } from '../../runtime/preprocess.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { patternRgb } from '../runtime/helpers.js';
+
+const tmp = tempDir('ssd-imageio-');
+const turbo = createRequire(import.meta.url)('@julusian/jpeg-turbo') as { FORMAT_RGB: number; decompressSync(b: Uint8Array, o: { format: number }): { data: Buffer } };
+const raw = (w: number, h: number) => sharp(patternRgb(w, h), { raw: { width: w, height: h, channels: 3 } });
+const maxDiff = (a: Uint8Array, b: Uint8Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+
+afterEach(() => { delete process.env.SSD_JPEG_DECODER; });
+
+describe('decodePicture', () => {
+  it('a plain JPEG (baseline, progressive, greyscale) goes to libjpeg-turbo: its pixels exactly, within a few levels of sharp', async () => {
+    expect(jpegDecoder()).toEqual({ name: 'libjpeg-turbo' });
+    for (const jpeg of [await raw(64, 48).jpeg({ quality: 90 }).toBuffer(), await raw(64, 48).jpeg({ progressive: true }).toBuffer(), await raw(64, 48).toColourspace('b-w').jpeg().toBuffer()]) {
+      const pic = await decodePicture(jpeg);
+      expect(pic.decoder).toBe('libjpeg-turbo');
+      expect([pic.width, pic.height, pic.data.length]).toEqual([64, 48, 64 * 48 * 3]);
+      expect(Buffer.from(pic.data).equals(turbo.decompressSync(jpeg, { format: turbo.FORMAT_RGB }).data)).toBe(true);
+      // Two decoders' IDCT and upsampling: close, not equal (why the choice depends on the file only).
+      expect(maxDiff(pic.data, await sharp(jpeg).toColourspace('srgb').raw().toBuffer())).toBeLessThanOrEqual(8);
+    }
+  });
+
+  it('a picture over 1 MP decodes on the pool (the async call): the same pixels as the sync call', async () => {
+    const jpeg = await raw(1400, 800).jpeg().toBuffer();
+    const pic = await decodePicture(jpeg);
+    expect(pic.decoder).toBe('libjpeg-turbo');
+    expect(Buffer.from(pic.data).equals(turbo.decompressSync(jpeg, { format: turbo.FORMAT_RGB }).data)).toBe(true);
+  });
+
+  it('EXIF rotation, an ICC profile, CMYK and PNG go to sharp, upright 8-bit sRGB', async () => {
+    const rotated = await decodePicture(await raw(40, 20).jpeg().withMetadata({ orientation: 6 }).toBuffer());
+    expect([rotated.decoder, rotated.width, rotated.height]).toEqual(['sharp', 20, 40]);
+    const p3 = await decodePicture(await raw(40, 20).jpeg().withIccProfile('p3').toBuffer());
+    expect(p3.decoder).toBe('sharp');
+    const cmyk = await decodePicture(await raw(40, 20).toColourspace('cmyk').jpeg().toBuffer());
+    expect([cmyk.decoder, cmyk.data.length]).toEqual(['sharp', 40 * 20 * 3]);
+    const png = await decodePicture(await raw(40, 20).png().toBuffer());
+    expect([png.decoder, png.data.length]).toEqual(['sharp', 40 * 20 * 3]);
+    expect(Buffer.from(png.data).equals(Buffer.from(patternRgb(40, 20)))).toBe(true);
+  });
+
+  it('SSD_JPEG_DECODER=sharp sends plain JPEGs to sharp; a bad value is one line naming it', async () => {
+    const jpeg = await raw(32, 32).jpeg().toBuffer();
+    process.env.SSD_JPEG_DECODER = 'sharp';
+    expect(jpegDecoder()).toEqual({ name: 'sharp', why: 'SSD_JPEG_DECODER=sharp' });
+    const pic = await decodePicture(jpeg);
+    expect(pic.decoder).toBe('sharp');
+    expect(Buffer.from(pic.data).equals(await sharp(jpeg).raw().toBuffer())).toBe(true);
+    process.env.SSD_JPEG_DECODER = 'turbo';
+    await expect(decodePicture(jpeg)).rejects.toThrow('SSD_JPEG_DECODER=turbo: expected libjpeg-turbo (the default) or sharp');
+  });
+
+  it('a JPEG cut after its header fails in both decoders: a PictureError naming the input, reason apart', async () => {
+    const jpeg = await raw(64, 48).jpeg().toBuffer();
+    const cut = jpeg.subarray(0, jpeg.length >> 1);
+    const err = await decodePicture(cut).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(PictureError);
+    expect((err as PictureError).message).toMatch(/^image buffer \(\d+ bytes\): cannot decode \(/);
+    expect((err as PictureError).reason).toMatch(/^cannot decode/);
+    await expect(decodePicture(join(tmp, 'missing.jpg'))).rejects.toThrow(`image ${join(tmp, 'missing.jpg')}: file not found`);
+  });
+
+  it('training, export verification and the runtime decode a file to the same pixels', async () => {
+    const path = join(tmp, 'same.jpg');
+    writeFileSync(path, await raw(50, 30).jpeg({ quality: 80 }).toBuffer());
+    const runtime = await decodeImage(path);
+    const train = await new ImageSource().load(path);
+    expect(Buffer.from(train!.dataHWC).equals(Buffer.from(runtime.data))).toBe(true);
+    expect((await decodePicture(path)).decoder).toBe('libjpeg-turbo');
+  });
+});
