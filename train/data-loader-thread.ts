@@ -11,7 +11,7 @@ import { SsdError } from '../core/errors.js';
 import type { Dataset } from '../core/datasets/types.js';
 import type { SsdSpec } from '../core/specs.js';
 import type { TrainBatch } from './data-loader.js';
-import { workerStart } from './worker-start.js';
+import { workerReady, workerStart } from './worker-start.js';
 
 /** What the loader thread starts from (workerData). */
 export interface LoaderThreadInit {
@@ -36,16 +36,15 @@ export type LoaderReply =
   | { kind: 'error'; m: number; message: string }
   | { kind: 'warn'; line: string };
 
-interface Waiting { resolve: (b: TrainBatch) => void; reject: (e: Error) => void }
+/** A requested micro-batch: its promise, settled when the thread's reply arrives. */
+interface Pending { promise: Promise<TrainBatch>; resolve: (b: TrainBatch) => void; reject: (e: Error) => void }
 
 /** The interface the trainer takes batches through: DataLoader or LoaderThread. */
 export interface BatchSource { batch(m: number): Promise<TrainBatch> }
 
 export class LoaderThread implements BatchSource {
-  private readonly done = new Map<number, TrainBatch>();
-  private readonly failedBatches = new Map<number, Error>();
-  private readonly waiting = new Map<number, Waiting>();
-  private readonly requested = new Set<number>();
+  /** Every micro-batch asked of the thread and not yet passed by the trainer, answered or not. */
+  private readonly pending = new Map<number, Pending>();
   private failure: Error | undefined;
   private readonly exited: Promise<void>;
 
@@ -58,15 +57,7 @@ export class LoaderThread implements BatchSource {
     const { entry, start } = workerStart('data-loader-worker');
     const worker = new Worker(start, { workerData: { ...init, entry } satisfies LoaderThreadInit });
     const t = new LoaderThread(worker, Math.max(1, opts.prefetch ?? 2));
-    await new Promise<void>((resolve, reject) => {
-      const onMessage = (m: LoaderReply): void => {
-        if (m.kind === 'ready') { worker.off('message', onMessage); resolve(); }
-        if (m.kind === 'failed') { worker.off('message', onMessage); reject(new SsdError(`data loader thread could not start: ${m.message.split('\n')[0]}`)); }
-      };
-      worker.on('message', onMessage);
-      worker.once('error', (err) => reject(new SsdError(`data loader thread could not start: ${err.message}`, { cause: err })));
-      worker.once('exit', (code) => reject(new SsdError(`data loader thread exited while starting (code ${code})`)));
-    });
+    await workerReady(worker, 'data loader thread');
     worker.on('message', (m: LoaderReply) => t.onReply(m, opts.warn ?? (() => {})));
     worker.on('error', (err) => t.fail(new SsdError(`data loader thread failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => t.fail(new SsdError(`data loader thread exited (code ${code})`)));
@@ -76,43 +67,38 @@ export class LoaderThread implements BatchSource {
   private onReply(m: LoaderReply, warn: (line: string) => void): void {
     if (m.kind === 'warn') { warn(m.line); return; }
     if (m.kind !== 'batch' && m.kind !== 'error') return;
-    const w = this.waiting.get(m.m);
-    this.waiting.delete(m.m);
-    if (m.kind === 'batch') {
-      if (w) w.resolve(m.batch); else this.done.set(m.m, m.batch);
-    } else {
-      const err = new SsdError(m.message);
-      if (w) w.reject(err); else this.failedBatches.set(m.m, err);
-    }
+    const p = this.pending.get(m.m);
+    if (!p) return; // the trainer has moved past it
+    if (m.kind === 'batch') p.resolve(m.batch);
+    else p.reject(new SsdError(m.message));
   }
 
   private fail(err: Error): void {
     this.failure ??= err;
-    for (const w of this.waiting.values()) w.reject(err);
-    this.waiting.clear();
+    // Settled ones ignore this; the rest would otherwise wait for a thread that is gone.
+    for (const p of this.pending.values()) p.reject(err);
   }
 
   /** Micro-batch m (the DataLoader's); asks for the next `prefetch` ones as well. */
   batch(m: number): Promise<TrainBatch> {
     if (this.failure) return Promise.reject(this.failure);
-    for (const k of [...this.done.keys()]) if (k < m) this.done.delete(k);
+    for (const k of [...this.pending.keys()]) if (k < m) this.pending.delete(k);
     for (let j = m; j <= m + this.prefetch; j++) {
-      if (this.requested.has(j)) continue;
-      this.requested.add(j);
+      if (this.pending.has(j)) continue;
+      let resolve!: (b: TrainBatch) => void;
+      let reject!: (e: Error) => void;
+      const promise = new Promise<TrainBatch>((res, rej) => { resolve = res; reject = rej; });
+      promise.catch(() => undefined); // a prefetched batch that fails is reported when it is asked for
+      this.pending.set(j, { promise, resolve, reject });
       this.worker.postMessage({ kind: 'batch', m: j } satisfies LoaderRequest);
     }
-    for (const k of [...this.requested]) if (k < m) this.requested.delete(k);
-    const ready = this.done.get(m);
-    if (ready) { this.done.delete(m); return Promise.resolve(ready); }
-    const failed = this.failedBatches.get(m);
-    if (failed) { this.failedBatches.delete(m); return Promise.reject(failed); }
-    return new Promise((resolve, reject) => this.waiting.set(m, { resolve, reject }));
+    return this.pending.get(m)!.promise;
   }
 
   /** Ends the thread: it finishes the batch in hand, closes its port and exits by itself. */
   async dispose(): Promise<void> {
     this.fail(new SsdError('data loader thread: disposed'));
-    this.done.clear();
+    this.pending.clear();
     if (this.worker.threadId < 0) return;
     this.worker.postMessage({ kind: 'stop' } satisfies LoaderRequest);
     await this.exited;

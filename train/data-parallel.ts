@@ -26,7 +26,7 @@ import type { BackendChoice, BackendName } from './backend.js';
 import type { TrainBatch } from './data-loader.js';
 import { GradientSum, canonicalNames, countPositives, shareGradients, sliceBatch, type LossParts, type LossWeights } from './gradients.js';
 import type { SsdModel } from './model.js';
-import { workerStart } from './worker-start.js';
+import { workerReady, workerStart } from './worker-start.js';
 
 /**
  * Why the threads never meet an op for the first time together. tfjs-node's binding (4.22,
@@ -195,15 +195,7 @@ export class DataParallel {
       const init: WorkerInit = { spec: model.spec, backend, frozen: [...frozen], weights, layout, weightsShared, gradsShared, entry };
       const worker = new Worker(start, { workerData: init });
       started.push({ worker, gradsShared });
-      ready.push(new Promise<void>((resolve, reject) => {
-        const onMessage = (m: WorkerReply): void => {
-          if (m.kind === 'ready') { worker.off('message', onMessage); resolve(); }
-          if (m.kind === 'failed') { worker.off('message', onMessage); reject(new SsdError(`data-parallel worker ${i} could not start: ${m.message.split('\n')[0]}`)); }
-        };
-        worker.on('message', onMessage);
-        worker.once('error', (err) => reject(new SsdError(`data-parallel worker ${i} could not start: ${err.message}`, { cause: err })));
-        worker.once('exit', (code) => reject(new SsdError(`data-parallel worker ${i} exited while starting (code ${code})`)));
-      }));
+      ready.push(workerReady(worker, `data-parallel worker ${i}`));
     }
     try {
       await Promise.all(ready);
