@@ -3,6 +3,7 @@
 // that needs rotation or colour management through sharp; the SSD_JPEG_DECODER switch; errors that
 // name the input.
 import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -51,8 +52,12 @@ describe('decodePicture', () => {
   it('EXIF rotation, an ICC profile, CMYK and PNG go to sharp, upright 8-bit sRGB', async () => {
     const rotated = await decodePicture(await raw(40, 20).jpeg().withMetadata({ orientation: 6 }).toBuffer());
     expect([rotated.decoder, rotated.width, rotated.height]).toEqual(['sharp', 20, 40]);
-    const p3 = await decodePicture(await raw(40, 20).jpeg().withIccProfile('p3').toBuffer());
+    const p3Jpeg = await raw(40, 20).jpeg().withIccProfile('p3').toBuffer();
+    const p3 = await decodePicture(p3Jpeg);
     expect(p3.decoder).toBe('sharp');
+    // Why it must: sharp converts the Display P3 values to sRGB, libjpeg alone would not.
+    const uncorrected = createRequire(import.meta.url)('ssd-turbojpeg') as { decodeSync(b: Uint8Array): { data: Buffer } };
+    expect(Buffer.from(p3.data).equals(uncorrected.decodeSync(p3Jpeg).data)).toBe(false);
     const cmyk = await decodePicture(await raw(40, 20).toColourspace('cmyk').jpeg().toBuffer());
     expect([cmyk.decoder, cmyk.data.length]).toEqual(['sharp', 40 * 20 * 3]);
     const png = await decodePicture(await raw(40, 20).png().toBuffer());
