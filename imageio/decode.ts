@@ -84,10 +84,16 @@ function forcedDecoder(): 'sharp' | undefined {
   throw new SsdError(`SSD_JPEG_DECODER=${v}: expected libjpeg-turbo (the default) or sharp`);
 }
 
+/** The addon when plain JPEGs go to it: built, and not overridden by SSD_JPEG_DECODER=sharp. */
+function chosenTurbo(): TurboJpeg | undefined {
+  return forcedDecoder() === 'sharp' ? undefined : loadTurbo();
+}
+
 /** Which decoder plain JPEGs get on this machine, and why not libjpeg-turbo when it is sharp. */
 export function jpegDecoder(): { name: 'libjpeg-turbo' | 'sharp'; why?: string } {
+  if (chosenTurbo()) return { name: 'libjpeg-turbo' };
   if (forcedDecoder() === 'sharp') return { name: 'sharp', why: 'SSD_JPEG_DECODER=sharp' };
-  return loadTurbo() ? { name: 'libjpeg-turbo' } : { name: 'sharp', why: `the ssd-turbojpeg addon did not load (${turbo?.why}); npm builds it at install where libturbojpeg0-dev and a compiler are present` };
+  return { name: 'sharp', why: `the ssd-turbojpeg addon did not load (${turbo?.why}); npm builds it at install where libturbojpeg0-dev and a compiler are present` };
 }
 
 /** JPEG shrink factor (1, 2, 4 or 8) for a w x h picture and model input S: the largest k with both sides >= k * S. */
@@ -127,7 +133,7 @@ export async function decodePicture(input: string | Uint8Array, opts: DecodePict
   const bytes = await readBytes(input);
   const name = describePicture(input);
   const header = readJpegHeader(bytes);
-  const t = forcedDecoder() === 'sharp' ? undefined : loadTurbo();
+  const t = chosenTurbo();
   if (t && header && isPlainJpeg(header) && shrinkOf(input, header, opts) === 1) {
     try {
       const r = header.width * header.height <= SYNC_DECODE_MAX_PIXELS

@@ -291,7 +291,7 @@ export class Detector {
       }
     }
     if (kept.length === 0) {
-      if (this.spareInputs.length < 4) this.spareInputs.push(data);
+      this.spareInput(data);
       return { ok: kept, errors };
     }
     // A fixed-batch model's unused slots: zeros, as in a fresh buffer, not a finished frame's pixels.
@@ -356,6 +356,10 @@ export class Detector {
     if (!(data instanceof Float32Array || data instanceof Uint8Array) || data.length === 0) return;
     // Detached, so that a later run of this Prepared fails instead of reading the next frame's pixels.
     prepared.tensor.data = data instanceof Float32Array ? new Float32Array(0) : new Uint8Array(0);
+    this.spareInput(data);
+  }
+
+  private spareInput(data: TensorData): void {
     // A few are enough: a stream has at most one frame preparing, one running and one queued.
     if (this.spareInputs.length < 4) this.spareInputs.push(data);
   }

@@ -26,7 +26,7 @@ import {
   allocModelInput, modelInputElements, writeModelInput,
   type Geometry, type ModelInputTarget, type PictureHWC, type ResizeMode,
 } from '../core/preprocess.js';
-import { decodePicture, type DecodePictureOptions } from '../imageio/decode.js';
+import { decodePicture, describePicture, type DecodePictureOptions } from '../imageio/decode.js';
 
 export { placement, toOriginalPixels, type Geometry, type ResizeMode } from '../core/preprocess.js';
 export { jpegDecoder, jpegShrinkFactor } from '../imageio/decode.js';
@@ -57,9 +57,7 @@ export function isRawFrame(x: ImageInput): x is RawFrame {
 
 /** A short name for an input, for error messages. */
 export function describeInput(x: ImageInput): string {
-  if (typeof x === 'string') return `image ${x}`;
-  if (x instanceof Uint8Array) return `image buffer (${x.byteLength} bytes)`;
-  return `frame ${x.width}x${x.height} ${x.format}`;
+  return isRawFrame(x) ? `frame ${x.width}x${x.height} ${x.format}` : describePicture(x);
 }
 
 export const elementsPerImage = (t: TensorTarget): number => modelInputElements(t);

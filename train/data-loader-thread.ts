@@ -11,7 +11,7 @@ import { SsdError } from '../core/errors.js';
 import type { Dataset } from '../core/datasets/types.js';
 import type { SsdSpec } from '../core/specs.js';
 import type { TrainBatch } from './data-loader.js';
-import { workerReady, workerStart } from './worker-start.js';
+import { stopWorker, workerReady, workerStart } from './worker-start.js';
 
 /** What the loader thread starts from (workerData). */
 export interface LoaderThreadInit {
@@ -95,12 +95,10 @@ export class LoaderThread implements BatchSource {
     return this.pending.get(m)!.promise;
   }
 
-  /** Ends the thread: it finishes the batch in hand, closes its port and exits by itself. */
+  /** Ends the thread: it finishes the batch in hand, closes its port and exits by itself (stopWorker). */
   async dispose(): Promise<void> {
     this.fail(new SsdError('data loader thread: disposed'));
     this.pending.clear();
-    if (this.worker.threadId < 0) return;
-    this.worker.postMessage({ kind: 'stop' } satisfies LoaderRequest);
-    await this.exited;
+    await stopWorker(this.worker, this.exited);
   }
 }

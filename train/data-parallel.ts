@@ -26,7 +26,7 @@ import type { BackendChoice, BackendName } from './backend.js';
 import type { TrainBatch } from './data-loader.js';
 import { GradientSum, canonicalNames, countPositives, shareGradients, sliceBatch, type LossParts, type LossWeights } from './gradients.js';
 import type { SsdModel } from './model.js';
-import { workerReady, workerStart } from './worker-start.js';
+import { stopWorker, workerReady, workerStart } from './worker-start.js';
 
 /**
  * Why the threads never meet an op for the first time together. tfjs-node's binding (4.22,
@@ -134,21 +134,9 @@ class ShareWorker {
     worker.on('exit', (code) => fail(new SsdError(`data-parallel worker ${index} exited (code ${code})`)));
   }
 
-  /**
-   * Ends the thread the way it began: it disposes its model and closes its port, and the thread
-   * exits when its event loop is empty. terminate() stops a thread wherever it is, and a thread that
-   * holds libtensorflow is better not stopped mid-call: one CI run under load lost its test process
-   * while such threads were being terminated. A worker that has not gone after `graceMs` (a hang) is
-   * terminated all the same.
-   */
-  async stop(graceMs = 30_000): Promise<void> {
-    if (this.worker.threadId < 0) return;
-    this.worker.postMessage({ kind: 'stop' } satisfies StopRequest);
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), graceMs); });
-    const how = await Promise.race([this.exited.then(() => 'exited' as const), late]);
-    clearTimeout(timer);
-    if (how === 'late') await this.worker.terminate();
+  /** Ends the thread: it disposes its model and exits by itself (stopWorker). */
+  stop(): Promise<void> {
+    return stopWorker(this.worker, this.exited);
   }
 
   run(req: ShareRequest): Promise<LossParts> {

@@ -28,3 +28,21 @@ export function workerReady(worker: Worker, name: string): Promise<void> {
     worker.once('exit', (code) => reject(new SsdError(`${name} exited while starting (code ${code})`)));
   });
 }
+
+/**
+ * Ends a worker the way it began: asked with `{ kind: 'stop' }`, it frees what it holds and closes its
+ * port, and the thread exits when its event loop is empty (`exited`: a promise of its 'exit' event,
+ * made when the worker was). terminate() stops a thread wherever it is, and a thread that holds
+ * libtensorflow is better not stopped mid-call: one CI run under load lost its test process while such
+ * threads were being terminated. A worker that has not gone after `graceMs` (a hang) is terminated
+ * all the same.
+ */
+export async function stopWorker(worker: Worker, exited: Promise<void>, graceMs = 30_000): Promise<void> {
+  if (worker.threadId < 0) return;
+  worker.postMessage({ kind: 'stop' });
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), graceMs); });
+  const how = await Promise.race([exited.then(() => 'exited' as const), late]);
+  clearTimeout(timer);
+  if (how === 'late') await worker.terminate();
+}
