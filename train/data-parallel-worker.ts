@@ -28,7 +28,7 @@ try {
   port.on('message', (req: WorkerRequest) => {
     if (req.kind === 'stop') {
       // Free the model's tensors and let the thread end by itself: with the port closed and nothing
-      // else pending its event loop is empty (data-parallel.ts ShareWorker.stop).
+      // else pending its event loop is empty (worker-start.ts stopWorker).
       model.dispose();
       port.close();
       return;
